@@ -1,0 +1,1 @@
+"""Benchmarks: each module prints figures; none is a pass/fail test."""

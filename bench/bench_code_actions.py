@@ -1,0 +1,96 @@
+"""codeAction listing against the real `ace serve` on a 5,000-line file: round-trip p50/p99.
+
+The round trip over stdio (client -> server -> client, JSON both ways) bounds the server-side time
+from above. Target from issue 2: p99 < 5 ms server side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lsprotocol import types as lsp
+from pygls.lsp.client import LanguageClient
+
+REQUESTS = 500
+WARMUP = 50
+
+
+def _file(lines: int = 5000) -> str:
+    out = ["import os", "import sys", ""]
+    n = 0
+    while len(out) < lines:
+        out += [f"def f{n}(x):", "    if x == None:", f"        return {n}", "    return x", ""]
+        n += 1
+    return "\n".join(out[:lines]) + "\n"
+
+
+def _diagnostics(text: str) -> list[lsp.Diagnostic]:
+    diags = []
+    for i, line in enumerate(text.splitlines()):
+        col = line.find("== None")
+        if col >= 0:
+            diags.append(
+                lsp.Diagnostic(
+                    range=lsp.Range(lsp.Position(i, col), lsp.Position(i, col + 7)),
+                    message="Comparison to `None` should be `cond is None`",
+                    code="E711",
+                    source="Ruff",
+                )
+            )
+    return diags
+
+
+async def _run() -> list[float]:
+    client = LanguageClient("bench", "0")
+    await client.start_io(sys.executable, "-m", "server")
+    await client.initialize_async(
+        lsp.InitializeParams(
+            capabilities=lsp.ClientCapabilities(
+                text_document=lsp.TextDocumentClientCapabilities(
+                    code_action=lsp.CodeActionClientCapabilities(
+                        resolve_support=lsp.ClientCodeActionResolveOptions(properties=["edit"])
+                    )
+                )
+            )
+        )
+    )
+    client.initialized(lsp.InitializedParams())
+    text = _file()
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = (Path(tmp) / "big.py").as_uri()
+    client.text_document_did_open(
+        lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "python", 1, text))
+    )
+    diags = _diagnostics(text)
+    times = []
+    for i in range(REQUESTS + WARMUP):
+        d = diags[i % len(diags)]
+        params = lsp.CodeActionParams(
+            lsp.TextDocumentIdentifier(uri), d.range, lsp.CodeActionContext(diagnostics=[d])
+        )
+        t0 = time.perf_counter()
+        actions = await client.text_document_code_action_async(params)
+        if i >= WARMUP:
+            times.append((time.perf_counter() - t0) * 1000)
+        assert actions
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+    return times
+
+
+def main() -> None:
+    times = sorted(asyncio.run(_run()))
+    p99 = times[int(len(times) * 0.99) - 1]
+    print(f"codeAction on a 5,000-line file, {len(times)} requests over stdio (round trip):")
+    print(f"  p50 {statistics.median(times):.3f} ms   p99 {p99:.3f} ms   max {times[-1]:.3f} ms")
+    print("  target: p99 < 5 ms server side (the round trip is an upper bound)")
+
+
+if __name__ == "__main__":
+    main()

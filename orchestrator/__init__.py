@@ -1,0 +1,1 @@
+"""ACE's LLM orchestrator: spans, patches, providers and the fix pipeline; knows nothing of LSP."""

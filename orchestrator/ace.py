@@ -1,0 +1,130 @@
+"""ACE's jobs on top of the orchestrator: ace_auto_fix() (the seed's aceAutoFix).
+
+A fix request becomes an AUTO_FIX call whose every reply must pass the patch gate; the risk level
+decides which lines a fix may touch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tree_sitter import Tree
+
+from orchestrator.call import Orchestrator
+from orchestrator.code import patches, spans
+from orchestrator.code.prompts import fix_messages
+from orchestrator.code.source import Source
+from orchestrator.errors import InputError
+from orchestrator.types import (
+    Attempt,
+    CodeIssue,
+    FixJob,
+    LineRange,
+    LLMRequest,
+    ProviderReply,
+    RiskLevel,
+    TaskType,
+    Tier,
+)
+
+CONSERVATIVE_MARGIN = 2
+
+
+@dataclass(frozen=True)
+class AutoFix:
+    path: str
+    patch: patches.Patch
+    model: str
+    cost_usd: float
+    attempts: tuple[Attempt, ...]
+
+
+def merge(ranges: Sequence[LineRange]) -> tuple[LineRange, ...]:
+    """Sorted, with overlapping and touching ranges joined."""
+    out: list[LineRange] = []
+    for r in sorted(ranges):
+        if out and r.start <= out[-1].end + 1:
+            out[-1] = LineRange(out[-1].start, max(out[-1].end, r.end))
+        else:
+            out.append(r)
+    return tuple(out)
+
+
+def allowed_ranges(
+    source: Source,
+    language: str | None,
+    issues: Sequence[CodeIssue],
+    risk: RiskLevel,
+    *,
+    path: str | None = None,
+    tree: Tree | None = None,
+) -> tuple[LineRange, ...]:
+    """The lines a fix may change: issue lines ± 2, their enclosing scopes, or the whole file."""
+    last = max(source.line_count - 1, 0)
+    if risk is RiskLevel.AGGRESSIVE:
+        return (LineRange(0, last),)
+    ranges: list[LineRange] = []
+    for issue in issues:
+        first_line = min(issue.range.start.line, last)
+        last_line = min(max(issue.range.end.line, issue.range.start.line), last)
+        if risk is RiskLevel.CONSERVATIVE:
+            ranges.append(
+                LineRange(
+                    max(first_line - CONSERVATIVE_MARGIN, 0),
+                    min(last_line + CONSERVATIVE_MARGIN, last),
+                )
+            )
+        else:
+            span = spans.extract(source, language, issue.range, path=path, tree=tree)
+            ranges.append(span.lines)
+    return merge(ranges)
+
+
+async def ace_auto_fix(
+    orchestrator: Orchestrator,
+    *,
+    file_path: str,
+    code: str,
+    issues: Sequence[CodeIssue],
+    risk_level: RiskLevel = RiskLevel.BALANCED,
+    tier: Tier = Tier.FREE,
+    user: str = "local",
+    language: str | None = None,
+    display_path: str | None = None,
+    tree: Tree | None = None,
+) -> AutoFix:
+    """Fix `issues` in `code`; returns a validated patch or raises NoFix with every attempt."""
+    if not issues:
+        raise InputError("There is nothing to fix: no diagnostics were given.")
+    source = Source(code)
+    if tree is None:
+        tree = spans.parse(source, language, file_path)
+    allowed = allowed_ranges(source, language, issues, risk_level, path=file_path, tree=tree)
+    request = LLMRequest(
+        task=TaskType.AUTO_FIX,
+        messages=fix_messages(display_path or file_path, language, source, issues, allowed),
+        tier=tier,
+        user=user,
+        fix=FixJob(file_path, language, code, tuple(issues), allowed),
+    )
+
+    def check(reply: ProviderReply) -> patches.Patch:
+        return patches.validate(
+            code,
+            reply.text,
+            allowed,
+            path=file_path,
+            language=language,
+            display_path=display_path,
+            original_tree=tree,
+        )
+
+    called = await orchestrator.call(request, check)
+    return AutoFix(
+        path=file_path,
+        patch=called.value,
+        model=called.result.model,
+        cost_usd=called.result.cost_usd,
+        attempts=tuple(called.result.attempts),
+    )

@@ -1,0 +1,1 @@
+"""Pure code handling: source positions, languages, spans, patches and prompts."""

@@ -1,0 +1,407 @@
+"""Diff text both ways: finding the diff in a model's reply, and writing the normalized diff.
+
+Models wrap diffs in fences or prose, miscount hunk headers, drop the space of blank context
+lines and omit file headers; this module reads all of that, recounts every hunk and has
+`unidiff` parse the normalized text, so `patches` only ever sees well-formed hunks.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+# unidiff >= 0.7.6 ships types, older releases do not: the ignore serves both
+from unidiff.errors import UnidiffParseError  # type: ignore[import-untyped, unused-ignore]
+from unidiff.patch import PatchSet  # type: ignore[import-untyped, unused-ignore]
+
+_FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})[ \t]*([^`\s]*)[^`]*$")
+_NUMBERS = re.compile(r"^@@+\s*-(\d+)(?:,(\d+))?(?:\s+\+(\d+)(?:,(\d+))?)?")
+_TIMESTAMP = re.compile(r"\s+\d{4}-\d\d-\d\d[ T]\d\d:\d\d\S*(?:\s+[-+]\d{4})?\s*$")
+_DIFF_INFOS = frozenset({"diff", "patch", "udiff", "git-diff"})
+_DEV_NULL = "/dev/null"
+_MARKER = "\\ No newline at end of file"
+_ODD = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")  # str.splitlines breaks
+
+
+class DiffFormatError(ValueError):
+    """The reply holds a diff that cannot be read; the message is a clause, not a sentence."""
+
+
+@dataclass(frozen=True)
+class HunkLine:
+    tag: str  # " " context, "-" removed, "+" added
+    text: str  # without prefix and "\n"; a CRLF line may keep its "\r"
+    no_eol: bool = False  # followed by "\ No newline at end of file"
+
+
+@dataclass(frozen=True)
+class Hunk:
+    number: int  # 1-based, in reply order, for messages
+    old_start: int | None  # 0-based first old line (insertion point if none); None: find by context
+    lines: tuple[HunkLine, ...]
+
+
+@dataclass(frozen=True)
+class FileDiff:
+    name: str | None  # base name of the edited file; None when the hunks had no file header
+    created: bool
+    deleted: bool
+    hunks: tuple[Hunk, ...]
+
+
+def base_name(path: str) -> str:
+    return re.split(r"[\\/]", path.rstrip("\\/"))[-1]
+
+
+def _header_path(raw: str) -> str:
+    name = _TIMESTAMP.sub("", raw.split("\t", 1)[0]).strip()
+    if len(name) > 1 and name[0] == name[-1] == '"':
+        name = name[1:-1]
+    return name
+
+
+@dataclass
+class _Section:
+    old: str | None = None
+    new: str | None = None
+    git: str | None = None
+    created: bool = False
+    deleted: bool = False
+    hunks: list[Hunk] = field(default_factory=list)
+
+    def file_diff(self) -> FileDiff:
+        new, old = self.new, self.old
+        name = new if new and new != _DEV_NULL else old if old and old != _DEV_NULL else self.git
+        created = self.created or old == _DEV_NULL
+        deleted = self.deleted or new == _DEV_NULL
+        return FileDiff(base_name(name) if name else None, created, deleted, tuple(self.hunks))
+
+
+@dataclass
+class _Building:
+    number: int
+    old_start: int | None
+    counts: tuple[int, int] | None  # the header's counts, only to read "--- "/"+++ " body lines
+    after: bool = False  # the header reads "-L,0": its lines go after line L
+    lines: list[HunkLine] = field(default_factory=list)
+    blanks: int = 0  # empty reply lines seen; context if more hunk lines follow
+
+    def add(self, tag: str, text: str) -> None:
+        self.flush()
+        self.lines.append(HunkLine(tag, text))
+
+    def flush(self) -> None:
+        self.lines.extend(HunkLine(" ", "") for _ in range(self.blanks))
+        self.blanks = 0
+
+    def wants_more(self) -> bool:
+        if self.counts is None:
+            return False
+        old = sum(1 for ln in self.lines if ln.tag != "+") + self.blanks
+        new = sum(1 for ln in self.lines if ln.tag != "-") + self.blanks
+        return old < self.counts[0] and new < self.counts[1]
+
+
+class _Scanner:
+    """One pass over the reply's lines: fences, file headers, hunks and the prose between them."""
+
+    def __init__(self) -> None:
+        self.sections: list[tuple[bool, _Section]] = []  # (inside a fence, section)
+        self.section: _Section | None = None
+        self.header: _Section | None = None  # file header lines waiting for their first hunk
+        self.hunk: _Building | None = None
+        self.fence: tuple[int, str, bool] | None = None  # indent, marker, info says diff
+        self.fence_hunks = 0
+        self.interrupted = False  # a hunk was ended by prose
+        self.numbered = 0
+
+    def scan(self, lines: list[str]) -> None:
+        skip = False
+        for i, raw in enumerate(lines):
+            if skip:
+                skip = False
+                continue
+            indent = self.fence[0] if self.fence else 0
+            line = _dedent(raw, indent)
+            if self._fence(line):
+                continue
+            nxt = _dedent(lines[i + 1], indent) if i + 1 < len(lines) else None
+            skip = self._line(line, nxt, i + 1)
+        self._close()
+        self._flush_header()
+
+    def _fence(self, line: str) -> bool:
+        if self.hunk is not None and line.startswith(" "):
+            return False  # a context line of a Markdown file, not a fence
+        if self.fence is None:
+            m = _FENCE.match(line)
+            if not m:
+                return False
+            self._close()
+            self._flush_header()
+            self.fence = (len(m.group(1)), m.group(2), m.group(3).lower() in _DIFF_INFOS)
+        else:
+            marker = self.fence[1]
+            body = line.strip(" \t")
+            if body.strip(marker[0]) or len(body) < len(marker):
+                return False
+            self._close()
+            self._flush_header()
+            self.fence = None
+        self.section, self.fence_hunks, self.interrupted = None, 0, False
+        return True
+
+    def _line(self, line: str, nxt: str | None, lineno: int) -> bool:
+        """Read one line; True when it also consumed the next one (a "+++ " header)."""
+        hunk = self.hunk
+        if line.startswith("@@"):
+            self._start(line)
+            return False
+        if line.startswith("diff "):
+            self._close()
+            self._flush_header()
+            self.header = _Section(git=line.split()[-1] if line.startswith("diff --git ") else None)
+            return False
+        if line.startswith(("--- ", "+++ ")) and (hunk is None or not hunk.wants_more()):
+            # a "---"/"+++" pair is a file header; a lone one only right before a hunk header
+            if line[0] == "-" and nxt is not None and nxt.startswith("+++ "):
+                self._close()
+                head = self._head()
+                head.old, head.new = _header_path(line[4:]), _header_path(nxt[4:])
+                return True
+            if hunk is None and nxt is not None and nxt.startswith("@@"):
+                if line[0] == "-":
+                    self._head().old = _header_path(line[4:])
+                else:
+                    self._head().new = _header_path(line[4:])
+                return False
+        if hunk is None and self.header is not None:
+            if line.startswith("new file mode"):
+                self.header.created = True
+            elif line.startswith("deleted file mode"):
+                self.header.deleted = True
+            elif line.startswith(("Binary files", "GIT binary patch")):
+                raise DiffFormatError("it is a binary patch")
+        if hunk is not None:
+            if not line:
+                hunk.blanks += 1
+            elif line[0] in " +-":
+                hunk.add(line[0], line[1:])
+            elif line[0] == "\\":
+                hunk.flush()
+                if not hunk.lines:
+                    raise DiffFormatError(f"hunk {hunk.number} starts with a 'No newline' marker")
+                last = hunk.lines[-1]
+                hunk.lines[-1] = HunkLine(last.tag, last.text, True)
+            else:
+                self._close()
+                self.interrupted = True
+            return False
+        if not line or line[0] not in " +-":
+            return False
+        if self.fence is not None and self.fence[2] and not self.fence_hunks:
+            self._start("@@")  # a ```diff block with bare -/+ lines and no hunk header
+            self._line(line, nxt, lineno)
+        elif self.interrupted and (self.fence is not None or line[0] == "+"):
+            raise DiffFormatError(
+                f"line {lineno} of the reply continues a hunk after a line that is not part of it"
+            )
+        return False
+
+    def _head(self) -> _Section:
+        if self.header is None:
+            self.header = _Section()
+        return self.header
+
+    def _flush_header(self) -> None:
+        # a header without hunks still matters when it creates or deletes a file
+        if self.header is not None and (self.header.created or self.header.deleted):
+            self.sections.append((self.fence is not None, self.header))
+        self.header = None
+
+    def _start(self, line: str) -> None:
+        self._close()
+        if self.header is not None:
+            self.section, self.header = self.header, None
+            self.sections.append((self.fence is not None, self.section))
+        elif self.section is None:
+            self.section = _Section()
+            self.sections.append((self.fence is not None, self.section))
+        self.numbered += 1
+        hunk = self.hunk = _Building(self.numbered, None, None)
+        m = _NUMBERS.match(line)
+        if m:
+            first, stated = int(m.group(1)), m.group(2)
+            # "-L,0" names the line after which to insert; otherwise L is the first old line
+            hunk.after = stated == "0"
+            hunk.old_start = first if hunk.after else max(first - 1, 0)
+            if m.group(3) is not None:
+                hunk.counts = (int(stated or 1), int(m.group(4) or 1))
+        self.interrupted = False
+        self.fence_hunks += 1
+
+    def _close(self) -> None:
+        hunk, self.hunk = self.hunk, None
+        if hunk is None:
+            return
+        if not hunk.lines:
+            raise DiffFormatError(f"hunk {hunk.number} has no lines")
+        _check_markers(hunk.number, hunk.lines)
+        # with no old lines the header alone places the hunk, so it must be the exact "-L,0"
+        insert = all(ln.tag == "+" for ln in hunk.lines)
+        start = None if insert and not hunk.after else hunk.old_start
+        assert self.section is not None
+        self.section.hunks.append(Hunk(hunk.number, start, tuple(hunk.lines)))
+
+
+def _dedent(line: str, indent: int) -> str:
+    """`line` of a fence indented by `indent` spaces, without that indentation (as Markdown)."""
+    if not indent:
+        return line
+    body = line.lstrip(" ")
+    return line[min(indent, len(line) - len(body)) :]
+
+
+def _check_markers(number: int, lines: list[HunkLine]) -> None:
+    for side in ("+", "-"):
+        kept = [ln for ln in lines if ln.tag != side]
+        if any(ln.no_eol for ln in kept[:-1]):
+            raise DiffFormatError(f"hunk {number} has a 'No newline' marker before its last line")
+
+
+def parse_reply(reply: str) -> list[FileDiff]:
+    """The file diffs in `reply`, one per file header; fenced diffs win over bare ones."""
+    if "\r\n" in reply and reply.count("\r\n") == reply.count("\n"):
+        reply = reply.replace("\r\n", "\n")  # the whole reply came with CRLF, not the diff lines
+    scanner = _Scanner()
+    scanner.scan(reply.split("\n"))
+    found = [(fenced, s) for fenced, s in scanner.sections if s.hunks or s.created or s.deleted]
+    if any(fenced for fenced, _ in found):
+        found = [(fenced, s) for fenced, s in found if fenced]
+    return [s.file_diff() for _, s in found]
+
+
+def normalize(hunks: tuple[Hunk, ...]) -> tuple[Hunk, ...]:
+    """Recount the hunks into a well-formed unified diff and read it back through `unidiff`."""
+    out = ["--- a/file\n", "+++ b/file\n"]
+    for h in hunks:
+        old = sum(1 for ln in h.lines if ln.tag != "+")
+        start = 1 if h.old_start is None else h.old_start + (old > 0)
+        new = sum(1 for ln in h.lines if ln.tag != "-")
+        out.append(f"@@ -{start},{old} +{start},{new} @@\n")
+        for ln in h.lines:
+            out.append(f"{ln.tag}{ln.text}\n")
+            if ln.no_eol:
+                out.append(_MARKER + "\n")
+    try:
+        (parsed,) = PatchSet("".join(out))
+    except (UnidiffParseError, ValueError) as exc:
+        raise DiffFormatError(f"its hunks do not form a unified diff ({exc})") from exc
+    if len(parsed) != len(hunks):
+        raise DiffFormatError("its hunks do not form a unified diff")
+    result = []
+    for h, ph in zip(hunks, parsed, strict=True):
+        lines: list[HunkLine] = []
+        for pl in ph:
+            if pl.line_type == "\\":
+                lines[-1] = HunkLine(lines[-1].tag, lines[-1].text, True)
+            else:
+                value: str = pl.value
+                lines.append(HunkLine(pl.line_type, value[:-1] if value.endswith("\n") else value))
+        result.append(Hunk(h.number, h.old_start, tuple(lines)))
+    return tuple(result)
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their endings, split at "\\n" only (a lone "\\r" is part of its line)."""
+    if ("\r" in text and text.count("\r") != text.count("\r\n")) or any(c in text for c in _ODD):
+        parts = text.split("\n")
+        return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+    return text.splitlines(keepends=True)
+
+
+def common_prefix(a: Sequence[object], b: Sequence[object], lo: int = 0) -> int:
+    """Length of the common prefix, knowing the first `lo` items agree; compares C-speed slices."""
+    hi = min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if a[lo:mid] == b[lo:mid] else (lo, mid - 1)
+    return lo
+
+
+def common_suffix(a: Sequence[object], b: Sequence[object], lo: int, limit: int) -> int:
+    """Length of the common suffix up to `limit`, knowing the last `lo` items agree."""
+    la, lb, hi = len(a), len(b), limit
+    lo = min(lo, hi)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        same = a[la - mid : la - lo] == b[lb - mid : lb - lo]
+        lo, hi = (mid, hi) if same else (lo, mid - 1)
+    return lo
+
+
+_Op = tuple[str, int, int, int, int]
+
+
+def write_diff(
+    a: list[str], b: list[str], path: str, context: int, head: int = 0, tail: int = 0, base: int = 0
+) -> str:
+    """The unified diff of line lists `a` -> `b` (lines keep their endings), in difflib's format.
+
+    `head`/`tail` count lines known to agree at either end; `base` is the line number of a[0]
+    and b[0] when they are windows of larger texts that agree outside them.
+    """
+    head = common_prefix(a, b, head)
+    if head == len(a) == len(b):
+        return ""
+    tail = common_suffix(a, b, tail, min(len(a), len(b)) - head)
+    ta, tb = len(a) - tail, len(b) - tail
+    codes: list[_Op] = [("equal", 0, head, 0, head)] if head else []
+    for t, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a[head:ta], b[head:tb]).get_opcodes():
+        codes.append((t, i1 + head, i2 + head, j1 + head, j2 + head))
+    if tail:
+        codes.append(("equal", ta, len(a), tb, len(b)))
+    out = [f"--- a/{path}\n", f"+++ b/{path}\n"]
+    for group in _groups(codes, context):
+        i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
+        out.append(f"@@ -{_range(base + i1, i2 - i1)} +{_range(base + j1, j2 - j1)} @@\n")
+        for tag, o1, o2, n1, n2 in group:
+            _emit(out, " " if tag == "equal" else "-", a[o1:o2])
+            if tag != "equal":
+                _emit(out, "+", b[n1:n2])
+    return "".join(out)
+
+
+def _groups(codes: list[_Op], n: int) -> list[list[_Op]]:
+    """Opcodes grouped into hunks with `n` lines of context, as difflib groups them."""
+    if codes[0][0] == "equal":
+        t, i1, i2, j1, j2 = codes[0]
+        codes[0] = t, max(i1, i2 - n), i2, max(j1, j2 - n), j2
+    if codes[-1][0] == "equal":
+        t, i1, i2, j1, j2 = codes[-1]
+        codes[-1] = t, i1, min(i2, i1 + n), j1, min(j2, j1 + n)
+    groups: list[list[_Op]] = []
+    group: list[_Op] = []
+    for t, i1, i2, j1, j2 in codes:
+        if t == "equal" and i2 - i1 > 2 * n:
+            group.append((t, i1, min(i2, i1 + n), j1, min(j2, j1 + n)))
+            groups.append(group)
+            group = []
+            i1, j1 = max(i1, i2 - n), max(j1, j2 - n)
+        group.append((t, i1, i2, j1, j2))
+    groups.append(group)
+    return [g for g in groups if any(op[0] != "equal" for op in g)]
+
+
+def _range(start: int, length: int) -> str:
+    """difflib's hunk range: "L" for one line, "L,N" for more, and "L,0" after line L for none."""
+    if length == 1:
+        return str(start + 1)
+    return f"{start + (length > 0)},{length}"
+
+
+def _emit(out: list[str], prefix: str, lines: list[str]) -> None:
+    for line in lines:
+        out.append(prefix + line if line.endswith("\n") else f"{prefix}{line}\n{_MARKER}\n")

@@ -1,0 +1,67 @@
+"""Prompts for code models: what ACE asks, and the reply form (one unified diff) it insists on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from orchestrator.code.source import Source
+from orchestrator.types import CodeIssue, LineRange, Message
+
+SYSTEM_FIX = (
+    "You are ACE, a careful code-fixing assistant. You receive part of a source file with "
+    "1-based line numbers and the diagnostics reported on it. Fix exactly those diagnostics with "
+    "the smallest correct change, keeping the code's style and indentation. Reply with one unified "
+    "diff for the file, in a ```diff fence, with `--- a/<file>` and `+++ b/<file>` headers, hunk "
+    "headers using the file's real line numbers, and 3 lines of context. Change only the lines "
+    "you are allowed to change. No explanation is needed."
+)
+
+_SEVERITY = {1: "error", 2: "warning", 3: "info", 4: "hint"}
+CONTEXT_LINES = 5
+
+
+def _numbered(source: Source, first: int, last: int) -> str:
+    width = len(str(last + 1))
+    return "\n".join(f"{n + 1:>{width}} | {source.line_text(n)}" for n in range(first, last + 1))
+
+
+def _describe(issue: CodeIssue) -> str:
+    where = f"line {issue.range.start.line + 1}"
+    if issue.range.end.line > issue.range.start.line:
+        where += f"-{issue.range.end.line + 1}"
+    tags = " ".join(
+        t
+        for t in (
+            _SEVERITY.get(issue.severity or 0, ""),
+            f"[{issue.source}{' ' + issue.code if issue.code else ''}]" if issue.source else "",
+        )
+        if t
+    )
+    return f"- {where}: {tags + ' ' if tags else ''}{issue.message}"
+
+
+def fix_messages(
+    path: str,
+    language: str | None,
+    source: Source,
+    issues: Sequence[CodeIssue],
+    allowed: Sequence[LineRange],
+) -> tuple[Message, ...]:
+    """System + user messages asking for a diff that fixes `issues` within `allowed` lines."""
+    last_line = max(source.line_count - 1, 0)
+    first = max(min(r.start for r in allowed) - CONTEXT_LINES, 0)
+    last = min(max(r.end for r in allowed) + CONTEXT_LINES, last_line)
+    ranges = ", ".join(f"{r.start + 1}-{r.end + 1}" for r in allowed)
+    user = "\n".join(
+        [
+            f"File: {path}" + (f" ({language})" if language else ""),
+            "Diagnostics to fix:",
+            *(_describe(i) for i in issues),
+            f"You may change lines {ranges} only.",
+            f"Code (lines {first + 1}-{last + 1} of {source.line_count}):",
+            "```",
+            _numbered(source, first, last),
+            "```",
+        ]
+    )
+    return (Message("system", SYSTEM_FIX), Message("user", user))

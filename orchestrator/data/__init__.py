@@ -1,0 +1,1 @@
+"""Data files: the model registry and the routing table."""

@@ -1,0 +1,101 @@
+"""Running ruff: its executable, its rule list, and its diagnostics as CodeIssues.
+
+Used by the `local` provider (fixes) and by `ace fix` (diagnostics for a Python file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+from ruff import find_ruff_bin  # type: ignore[import-untyped]
+
+from orchestrator.code.source import Source, utf16_len
+from orchestrator.errors import BadResponse, ProviderUnavailable, Timeout
+from orchestrator.types import CodeIssue, Position, TextRange
+
+RUFF_TIMEOUT_S = 30.0
+
+
+@cache
+def ruff_bin() -> str:
+    try:
+        return str(find_ruff_bin())
+    except FileNotFoundError as exc:  # pragma: no cover - ruff is a dependency
+        raise ProviderUnavailable("The ruff executable was not found; reinstall ace-lsp.") from exc
+
+
+@cache
+def known_rules() -> frozenset[str]:
+    """Every rule code this ruff knows (about 30 ms, once per process)."""
+    out = subprocess.run(
+        [ruff_bin(), "rule", "--all", "--output-format", "json"],
+        capture_output=True,
+        check=True,
+        timeout=RUFF_TIMEOUT_S,
+    ).stdout
+    return frozenset(rule["code"] for rule in json.loads(out))
+
+
+async def check(text: str, path: str, select: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """`ruff check` on `text` as if it were the file at `path` (so the project's config applies)."""
+    path = os.path.abspath(path)
+    folder = os.path.dirname(path)
+    cmd = [ruff_bin(), "check", "--no-cache", "--output-format", "json", "--exit-zero"]
+    if select:
+        cmd += ["--select", ",".join(select)]
+    cmd += ["--stdin-filename", path, "-"]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=folder if os.path.isdir(folder) else None,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(text.encode("utf-8")), RUFF_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise Timeout(f"ruff took longer than {RUFF_TIMEOUT_S:.0f} s to check the file.") from None
+    except asyncio.CancelledError:
+        proc.kill()
+        await proc.wait()
+        raise
+    if proc.returncode != 0:
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        detail = " ".join(line.strip() for line in lines[:2]) or f"exit {proc.returncode}"
+        raise BadResponse(f"ruff failed on the file ({detail}).")
+    try:
+        result = json.loads(out)
+    except json.JSONDecodeError as exc:
+        raise BadResponse("ruff printed output that is not JSON; check the ruff version.") from exc
+    if not isinstance(result, list):
+        raise BadResponse("ruff printed unexpected JSON; check the ruff version.")
+    return result
+
+
+def _position(source: Source, loc: dict[str, Any]) -> Position:
+    """ruff location (1-based row, 1-based column in code points) -> LSP position (UTF-16)."""
+    line = int(loc["row"]) - 1
+    return Position(line, utf16_len(source.line_text(line)[: int(loc["column"]) - 1]))
+
+
+def to_issues(source: Source, diagnostics: Sequence[dict[str, Any]]) -> list[CodeIssue]:
+    severity = {"error": 1, "warning": 2}
+    return [
+        CodeIssue(
+            range=TextRange(_position(source, d["location"]), _position(source, d["end_location"])),
+            message=str(d["message"]),
+            code=d.get("code"),
+            source="ruff",
+            severity=severity.get(str(d.get("severity", "warning")), 2),
+        )
+        for d in diagnostics
+        if d.get("code")  # syntax errors have no code and no fix
+    ]

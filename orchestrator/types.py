@@ -1,0 +1,152 @@
+"""Values shared across the orchestrator: tasks, tiers, positions, requests, replies and attempts.
+
+Positions follow LSP: 0-based lines, `character` in UTF-16 code units. Everything here is frozen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class TaskType(str, Enum):
+    AUTO_FIX = "AUTO_FIX"
+    CODE_REVIEW = "CODE_REVIEW"
+    CHAT = "CHAT"
+    PLANNING = "PLANNING"
+    MULTIMODAL = "MULTIMODAL"
+    CODE_GEN = "CODE_GEN"
+    REFACTOR = "REFACTOR"
+    COMPLEX_ANALYSIS = "COMPLEX_ANALYSIS"
+    LONG_CONTEXT = "LONG_CONTEXT"
+
+
+class Tier(str, Enum):
+    FREE = "free"
+    PRO = "pro"
+    ULTIMATE = "ultimate"
+
+
+class RiskLevel(str, Enum):
+    """How far a fix may reach: the diagnostic's lines ± 2, its enclosing scope, or the file."""
+
+    CONSERVATIVE = "conservative"
+    BALANCED = "balanced"
+    AGGRESSIVE = "aggressive"
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    line: int
+    character: int  # UTF-16 code units, as LSP counts them
+
+
+@dataclass(frozen=True)
+class TextRange:
+    start: Position
+    end: Position
+
+    @classmethod
+    def lines(cls, start: int, end: int | None = None) -> TextRange:
+        """From the start of line `start` to the start of line `end` (default: the same line)."""
+        return cls(Position(start, 0), Position(start if end is None else end, 0))
+
+
+@dataclass(frozen=True, order=True)
+class LineRange:
+    """0-based, inclusive line interval."""
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or self.end < self.start:
+            raise ValueError(f"bad line range {self.start}..{self.end}")
+
+    def __contains__(self, line: object) -> bool:
+        return isinstance(line, int) and self.start <= line <= self.end
+
+    def __str__(self) -> str:
+        return f"{self.start + 1}-{self.end + 1}"
+
+
+@dataclass(frozen=True)
+class CodeIssue:
+    """A diagnostic from any tool, without LSP types: what the editor or a linter reported."""
+
+    range: TextRange
+    message: str
+    code: str | None = None
+    source: str | None = None
+    severity: int | None = None  # LSP DiagnosticSeverity: 1 error … 4 hint
+
+
+@dataclass(frozen=True)
+class TextEdit:
+    range: TextRange
+    new_text: str
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class FixJob:
+    """The structured form of an AUTO_FIX request, for providers that fix without a model."""
+
+    path: str
+    language: str | None
+    text: str
+    issues: tuple[CodeIssue, ...]
+    allowed: tuple[LineRange, ...]
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    task: TaskType
+    messages: tuple[Message, ...]
+    tier: Tier = Tier.FREE
+    user: str = "local"
+    max_output_tokens: int = 2048
+    temperature: float = 0.0
+    fix: FixJob | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class ProviderReply:
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""  # the model the vendor says answered
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one model: what the ledger records and `ace fix --json` prints."""
+
+    model: str
+    provider: str
+    outcome: str  # "ok" or an error kind: "server_error", "rate_limited", "invalid_patch", …
+    latency_ms: float
+    cost_usd: float = 0.0
+    reason: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class LLMResult:
+    text: str
+    model: str
+    provider: str
+    cost_usd: float
+    attempts: Sequence[Attempt]

@@ -1,0 +1,283 @@
+"""The `ace` command: `ace fix` fixes a file from the shell; `ace serve` runs the language server.
+
+Exit codes of `ace fix`: 0 fixed, 1 nothing fixed (the reason is printed), 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, NoReturn
+
+from orchestrator.errors import AceError, InputError, NoFix
+from orchestrator.types import Attempt, CodeIssue, Position, RiskLevel, TextRange, Tier
+from server import __version__
+
+EXIT_FIXED, EXIT_NOT_FIXED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line, not the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"ace: {message}; see `{self.prog} --help`.\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ace", description="AI code fixes, offline by default.")
+    parser.add_argument("--version", action="version", version=f"ace {__version__}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+
+    fix = sub.add_parser("fix", help="fix the diagnostics of one file and print the diff")
+    fix.add_argument("path", type=Path, help="the file to fix")
+    fix.add_argument(
+        "--diagnostics",
+        type=Path,
+        metavar="FILE",
+        help="LSP Diagnostic[] JSON to fix (default for Python: ruff's diagnostics)",
+    )
+    fix.add_argument(
+        "--line", type=int, metavar="N", help="only the diagnostics on line N (1-based)"
+    )
+    fix.add_argument("--risk", choices=[r.value for r in RiskLevel], default="balanced")
+    fix.add_argument("--tier", choices=[t.value for t in Tier], default="free")
+    fix.add_argument("--user", default="local", help="user id for budgets and the ledger")
+    fix.add_argument("--language", help="LSP languageId (default: from the file extension)")
+    fix.add_argument("--apply", action="store_true", help="write the fixed file (atomically)")
+    fix.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    serve = sub.add_parser("serve", help="run the language server on stdio")
+    serve.add_argument("--log-file", type=Path, help="write the server's log to this file")
+    serve.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"ace: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path} does not exist.") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a folder; give a file.") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path} ({exc.strerror}).") from None
+    if b"\0" in data:
+        raise InputError(f"{path} looks binary; ACE fixes text files.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text; ACE fixes UTF-8 files.") from None
+
+
+def _position(raw: Any) -> Position:
+    return Position(int(raw["line"]), int(raw["character"]))
+
+
+def read_diagnostics(path: Path) -> list[CodeIssue]:
+    """LSP Diagnostic[] (or publishDiagnostics params with a `diagnostics` list) from a file."""
+    text = read_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    if isinstance(data, dict) and "diagnostics" in data:
+        data = data["diagnostics"]
+    if not isinstance(data, list):
+        raise InputError(f"{path} must hold a JSON array of LSP diagnostics.")
+    issues = []
+    for n, d in enumerate(data):
+        try:
+            code = d.get("code")
+            issues.append(
+                CodeIssue(
+                    range=TextRange(_position(d["range"]["start"]), _position(d["range"]["end"])),
+                    message=str(d["message"]),
+                    code=None if code is None else str(code),
+                    source=d.get("source"),
+                    severity=d.get("severity"),
+                )
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise InputError(
+                f"diagnostic #{n + 1} in {path} is not an LSP Diagnostic "
+                "(it needs range.start/end with line and character, and message)."
+            ) from None
+    return issues
+
+
+async def _issues(args: argparse.Namespace, text: str, language: str | None) -> list[CodeIssue]:
+    from orchestrator import ruff
+    from orchestrator.code import languages
+    from orchestrator.code.source import Source
+
+    if args.diagnostics:
+        return read_diagnostics(args.diagnostics)
+    spec = languages.resolve(language, str(args.path))
+    if spec is None or spec.name != "python":
+        raise InputError(
+            f"ACE finds diagnostics itself only in Python files; for {args.path.name} "
+            "pass --diagnostics FILE (an LSP Diagnostic[] JSON from any linter)."
+        )
+    return ruff.to_issues(Source(text), await ruff.check(text, str(args.path)))
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` so a crash leaves the old or the new file, never half of one."""
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".ace", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _attempts_json(attempts: Sequence[Attempt]) -> list[dict[str, Any]]:
+    keys = ("model", "provider", "outcome", "latency_ms", "cost_usd", "reason")
+    return [{k: asdict(a)[k] for k in keys} for a in attempts]
+
+
+def _print_diff(diff: str) -> None:
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.syntax import Syntax
+
+        Console().print(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))
+    else:
+        sys.stdout.write(diff)
+
+
+async def _fix(args: argparse.Namespace) -> int:
+    from orchestrator.ace import ace_auto_fix
+    from orchestrator.call import default_orchestrator
+
+    text = read_text(args.path)
+    language = args.language
+    issues = await _issues(args, text, language)
+    if args.line is not None:
+        issues = [i for i in issues if i.range.start.line + 1 <= args.line <= i.range.end.line + 1]
+    if not issues:
+        where = f" on line {args.line}" if args.line is not None else ""
+        raise NoFix(f"Nothing to fix: no diagnostics{where} in {args.path}.")
+    orchestrator = default_orchestrator()
+    try:
+        result = await ace_auto_fix(
+            orchestrator,
+            file_path=str(args.path),
+            code=text,
+            issues=issues,
+            risk_level=RiskLevel(args.risk),
+            tier=Tier(args.tier),
+            user=args.user,
+            language=language,
+            display_path=args.path.name,
+        )
+    except NoFix as exc:
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "patches": [],
+                        "error": exc.reason,
+                        "model": None,
+                        "cost_usd": 0.0,
+                        "attempts": _attempts_json(exc.attempts),
+                    },
+                    indent=2,
+                )
+            )
+        raise
+    finally:
+        await orchestrator.aclose()
+    if args.apply:
+        write_atomically(args.path, result.patch.new_text)
+    if args.json:
+        edits = [
+            {
+                "range": {
+                    "start": asdict(e.range.start),
+                    "end": asdict(e.range.end),
+                },
+                "newText": e.new_text,
+            }
+            for e in result.patch.edits
+        ]
+        out = {
+            "patches": [{"path": str(args.path), "diff": result.patch.diff, "edits": edits}],
+            "model": result.model,
+            "cost_usd": result.cost_usd,
+            "attempts": _attempts_json(result.attempts),
+        }
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        _print_diff(result.patch.diff)
+    n = len(issues)
+    verb = "Fixed" if args.apply else "Fix for"
+    print(
+        f"ace: {verb} {n} diagnostic{'s' if n != 1 else ''} in {args.path} "
+        f"with {result.model} (${result.cost_usd:.4f})"
+        + ("" if args.apply else "; run with --apply to write it."),
+        file=sys.stderr,
+    )
+    return EXIT_FIXED
+
+
+def _serve(args: argparse.Namespace) -> int:
+    level = logging.DEBUG if args.verbose else logging.INFO
+    handler: logging.Handler
+    if args.log_file:
+        handler = logging.FileHandler(args.log_file, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)  # stdout carries the protocol
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+    # pygls logs every message it sends at INFO: too much for a log people read
+    logging.getLogger("pygls").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    from server.app import create_server
+
+    create_server().start_io()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    try:
+        return asyncio.run(_fix(args))
+    except InputError as exc:
+        return _fail(exc.reason)
+    except NoFix as exc:
+        if not args.json:
+            print(f"ace: {exc.reason}", file=sys.stderr)
+        return EXIT_NOT_FIXED
+    except AceError as exc:
+        print(f"ace: {exc.reason}", file=sys.stderr)
+        return EXIT_NOT_FIXED
+    except KeyboardInterrupt:
+        print("ace: interrupted; the file was not changed.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

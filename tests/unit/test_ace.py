@@ -1,0 +1,172 @@
+"""ace_auto_fix and its pure parts: allowed ranges by risk level, and the chain of attempts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+
+from orchestrator.ace import ace_auto_fix, allowed_ranges, merge
+from orchestrator.call import Orchestrator, default_orchestrator
+from orchestrator.code.source import Source
+from orchestrator.errors import InputError, NoFix, ServerError
+from orchestrator.providers.base import StreamChunk
+from orchestrator.registry import ModelSpec, Registry
+from orchestrator.types import (
+    CodeIssue,
+    LineRange,
+    LLMRequest,
+    Position,
+    ProviderReply,
+    RiskLevel,
+    TextRange,
+    Usage,
+)
+
+CODE = """\
+import os
+
+
+class Stats:
+    def mean(self, values):
+        if values == None:
+            return 0.0
+        return sum(values) / len(values)
+
+    def size(self, values):
+        return len(values)
+
+
+def helper():
+    return os.getcwd()
+"""
+
+
+def at(line: int, code: str = "E711") -> CodeIssue:
+    return CodeIssue(TextRange(Position(line, 4), Position(line, 8)), "msg", code, "ruff")
+
+
+@pytest.mark.parametrize(
+    ("risk", "issues", "expected"),
+    [
+        pytest.param(RiskLevel.CONSERVATIVE, [at(5)], [LineRange(3, 7)], id="conservative"),
+        pytest.param(
+            RiskLevel.CONSERVATIVE, [at(0)], [LineRange(0, 2)], id="conservative-clip-top"
+        ),
+        pytest.param(
+            RiskLevel.CONSERVATIVE, [at(14)], [LineRange(12, 14)], id="conservative-clip-end"
+        ),
+        pytest.param(RiskLevel.CONSERVATIVE, [at(5), at(7)], [LineRange(3, 9)], id="merged"),
+        pytest.param(
+            RiskLevel.CONSERVATIVE,
+            [at(0), at(14)],
+            [LineRange(0, 2), LineRange(12, 14)],
+            id="kept-apart",
+        ),
+        pytest.param(RiskLevel.BALANCED, [at(5)], [LineRange(4, 7)], id="balanced-method"),
+        pytest.param(
+            RiskLevel.BALANCED,
+            [at(5), at(14)],
+            [LineRange(4, 7), LineRange(13, 14)],
+            id="balanced-two-scopes",
+        ),
+        pytest.param(RiskLevel.AGGRESSIVE, [at(5)], [LineRange(0, 14)], id="aggressive"),
+    ],
+)
+def test_allowed_ranges(
+    risk: RiskLevel, issues: list[CodeIssue], expected: list[LineRange]
+) -> None:
+    assert list(allowed_ranges(Source(CODE), "python", issues, risk)) == expected
+
+
+def test_merge_joins_touching_ranges() -> None:
+    assert merge([LineRange(5, 6), LineRange(0, 1), LineRange(2, 3), LineRange(9, 9)]) == (
+        LineRange(0, 3),
+        LineRange(5, 6),
+        LineRange(9, 9),
+    )
+
+
+async def test_auto_fix_offline() -> None:
+    orch = default_orchestrator()
+    fix = await ace_auto_fix(orch, file_path="stats.py", code=CODE, issues=[at(5)])
+    assert fix.model == "local" and fix.cost_usd == 0
+    assert fix.patch.new_text == CODE.replace("values == None", "values is None")
+    assert [a.outcome for a in fix.attempts] == ["ok"]
+
+
+async def test_auto_fix_needs_issues() -> None:
+    with pytest.raises(InputError, match="no diagnostics"):
+        await ace_auto_fix(default_orchestrator(), file_path="s.py", code=CODE, issues=[])
+
+
+@dataclass
+class Scripted:
+    """A provider that answers from a script: an exception to raise or a reply text."""
+
+    name: str
+    script: list[str | Exception]
+
+    def available(self) -> str | None:
+        return None
+
+    async def complete(self, model: ModelSpec, request: LLMRequest) -> ProviderReply:
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return ProviderReply(step, Usage(1000, 100), model.wire_name)
+
+    async def stream(self, model: ModelSpec, request: LLMRequest) -> AsyncIterator[StreamChunk]:
+        yield StreamChunk((await self.complete(model, request)).text)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _model(name: str) -> ModelSpec:
+    return ModelSpec(name, name, name, 0.1, 0.3, 32000, 4096, ("AUTO_FIX",))
+
+
+GOOD = """Here is the fix:
+```diff
+--- a/stats.py
++++ b/stats.py
+@@ -6,1 +6,1 @@
+-        if values == None:
++        if values is None:
+```
+"""
+OUTSIDE = GOOD.replace(
+    "@@ -6,1 +6,1 @@\n-        if values == None:\n+        if values is None:",
+    "@@ -1,1 +1,1 @@\n-import os\n+import sys",
+)
+
+
+async def test_falls_back_on_error_and_on_a_bad_patch() -> None:
+    providers = {
+        "a": Scripted("a", [ServerError("The server answered 503.")]),
+        "b": Scripted("b", [OUTSIDE]),
+        "c": Scripted("c", [GOOD]),
+    }
+    orch = Orchestrator(Registry([_model("a"), _model("b"), _model("c")]), providers)
+    fix = await ace_auto_fix(orch, file_path="stats.py", code=CODE, issues=[at(5)])
+    assert [(a.model, a.outcome) for a in fix.attempts] == [
+        ("a", "server_error"),
+        ("b", "invalid_patch"),
+        ("c", "ok"),
+    ]
+    assert fix.model == "c"
+    assert fix.attempts[0].cost_usd == 0  # no reply, nothing billed
+    assert fix.attempts[1].cost_usd == pytest.approx(0.1 + 0.03)  # the refused reply still costs
+    assert fix.cost_usd == pytest.approx(2 * 0.13)
+    assert fix.patch.new_text == CODE.replace("values == None", "values is None")
+
+
+async def test_no_fix_lists_every_attempt() -> None:
+    providers = {"a": Scripted("a", [OUTSIDE]), "b": Scripted("b", ["I cannot help."])}
+    orch = Orchestrator(Registry([_model("a"), _model("b")]), providers)
+    with pytest.raises(NoFix) as info:
+        await ace_auto_fix(orch, file_path="stats.py", code=CODE, issues=[at(5)])
+    assert [a.outcome for a in info.value.attempts] == ["invalid_patch", "invalid_patch"]
+    assert info.value.reason.startswith("No model produced a valid fix (2 tried); last: ")
