@@ -232,11 +232,11 @@ async def _fix(args: argparse.Namespace) -> int:
     else:
         _print_diff(result.patch.diff)
     n = len(issues)
-    verb = "Fixed" if args.apply else "Fix for"
+    done = "Wrote" if args.apply else "Made"
     print(
-        f"ace: {verb} {n} diagnostic{'s' if n != 1 else ''} in {args.path} "
-        f"with {result.model} (${result.cost_usd:.4f})"
-        + ("" if args.apply else "; run with --apply to write it."),
+        f"ace: {done} a validated fix for {args.path} ({n} diagnostic{'s' if n != 1 else ''} "
+        f"given) with {result.model} (${result.cost_usd:.4f})"
+        + ("." if args.apply else "; run with --apply to write it."),
         file=sys.stderr,
     )
     return EXIT_FIXED
