@@ -1,7 +1,7 @@
-"""ACE's jobs on top of the orchestrator: ace_auto_fix() (the seed's aceAutoFix).
+"""ACE's jobs on top of the orchestrator: ace_auto_fix() (the seed's aceAutoFix) and ace_review().
 
 A fix request becomes an AUTO_FIX call whose every reply must pass the patch gate; the risk level
-decides which lines a fix may touch.
+decides which lines a fix may touch. A review is a CODE_REVIEW call whose reply must hold findings.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from tree_sitter import Tree
 
-from orchestrator.call import Orchestrator
+from orchestrator.call import DEFAULT_OPTIONS, CallOptions, Orchestrator
 from orchestrator.code import patches, spans
-from orchestrator.code.prompts import fix_messages
+from orchestrator.code.prompts import fix_messages, review_messages
+from orchestrator.code.review import Finding, parse_review
 from orchestrator.code.source import Source
 from orchestrator.errors import InputError
 from orchestrator.types import (
@@ -25,6 +26,7 @@ from orchestrator.types import (
     ProviderReply,
     RiskLevel,
     TaskType,
+    TextRange,
     Tier,
 )
 
@@ -93,6 +95,7 @@ async def ace_auto_fix(
     language: str | None = None,
     display_path: str | None = None,
     tree: Tree | None = None,
+    options: CallOptions = DEFAULT_OPTIONS,
 ) -> AutoFix:
     """Fix `issues` in `code`; returns a validated patch or raises NoFix with every attempt."""
     if not issues:
@@ -120,10 +123,58 @@ async def ace_auto_fix(
             original_tree=tree,
         )
 
-    called = await orchestrator.call(request, check)
+    called = await orchestrator.call(request, check, options)
     return AutoFix(
         path=file_path,
         patch=called.value,
+        model=called.result.model,
+        cost_usd=called.result.cost_usd,
+        attempts=tuple(called.result.attempts),
+    )
+
+
+@dataclass(frozen=True)
+class Review:
+    path: str
+    span: spans.Span
+    findings: tuple[Finding, ...]
+    model: str
+    cost_usd: float
+    attempts: tuple[Attempt, ...]
+
+
+async def ace_review(
+    orchestrator: Orchestrator,
+    *,
+    file_path: str,
+    code: str,
+    target: TextRange,
+    tier: Tier = Tier.FREE,
+    user: str = "local",
+    language: str | None = None,
+    display_path: str | None = None,
+    tree: Tree | None = None,
+    options: CallOptions = DEFAULT_OPTIONS,
+) -> Review:
+    """Review the function or class around `target`; raises NoFix when no model gave a review."""
+    source = Source(code)
+    span = spans.extract(source, language, target, path=file_path, tree=tree)
+    lines = span.lines
+    request = LLMRequest(
+        task=TaskType.CODE_REVIEW,
+        messages=review_messages(display_path or file_path, language, source, lines),
+        tier=tier,
+        user=user,
+    )
+
+    def check(reply: ProviderReply) -> tuple[Finding, ...]:
+        return parse_review(reply.text, code, lines, path=file_path, language=language)
+
+    called = await orchestrator.call(request, check, options)
+    return Review(
+        path=file_path,
+        span=span,
+        findings=called.value,
         model=called.result.model,
         cost_usd=called.result.cost_usd,
         attempts=tuple(called.result.attempts),

@@ -1,23 +1,66 @@
-"""instrumented_call(): try a chain of models in order, validate each reply, record every attempt.
+"""instrumented_call(): the one entry point for model calls.
 
-This is the one entry point for model calls. A provider failure or a reply the caller's validator
-refuses moves on to the next model; each try becomes an Attempt with its outcome, latency and cost.
+Route the request (by task, tier, keys, circuits and budget), then try the chain: reserve the
+estimate, call, retry retryable errors with jittered backoff (honouring `retry-after` up to a
+bound), run the caller's validator (a refused reply moves on to the next model), settle the real
+cost, write one ledger row per attempt and feed the health stats. Optionally hedge: when the
+running model passes its p95 latency, start the next one too and keep the first valid answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Generic, TypeVar
 
-from orchestrator.errors import AceError, NoFix
+from orchestrator import budget as budgeting
+from orchestrator.cache import ResponseCache, cache_key
+from orchestrator.config import AceConfig, load_config
+from orchestrator.errors import AceError, AuthError, NoFix, OverBudget, ProviderError, Timeout
+from orchestrator.health import Health
+from orchestrator.ledger import Ledger, LedgerError, LedgerRow
+from orchestrator.providers import make_provider
 from orchestrator.providers.base import Provider
 from orchestrator.registry import ModelSpec, Registry
-from orchestrator.types import Attempt, LLMRequest, LLMResult, ProviderReply
+from orchestrator.retry import retry_delay
+from orchestrator.routing import Route, RoutingTable, Skip, load_routing, route
+from orchestrator.types import Attempt, LLMRequest, LLMResult, ProviderReply, Tier, Usage
 
 T = TypeVar("T")
 Validator = Callable[[ProviderReply], T]
+
+MIN_HEDGE_DELAY_S = 0.05
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a caller can show while a model works: which model, attempt n of m, tokens so far."""
+
+    model: str
+    attempt: int  # 1-based position in the chain
+    of: int  # chain length
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    hedging: bool | None = None  # None: the tier's setting from the config
+    max_retries: int = 2  # per model, for retryable errors only
+    retry_after_limit_s: float = 20.0  # a longer `retry-after` moves on to the next model
+    attempt_timeout_s: float | None = None  # wall-clock bound per attempt (None: provider's)
+    daily_usd: float | None = None  # this user's budgets, overriding the tier's
+    monthly_usd: float | None = None
+    preferred_model: str | None = None
+    models: tuple[str, ...] | None = None  # an explicit chain instead of the routing table's
+    on_progress: Callable[[Progress], None] | None = None  # set: the call streams
+    use_cache: bool = True
+
+
+DEFAULT_OPTIONS = CallOptions()
 
 
 @dataclass(frozen=True)
@@ -28,87 +71,429 @@ class Called(Generic[T]):
     result: LLMResult
 
 
-def _elapsed_ms(t0: float) -> float:
-    return round((time.perf_counter() - t0) * 1000, 2)
+@dataclass
+class _Call:
+    request: LLMRequest
+    options: CallOptions
+    request_id: str
+    prompt_tokens: int
+    chain: Sequence[ModelSpec]
+    attempts: list[Attempt] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    dead_providers: set[str] = field(default_factory=set)
+    budget_refusals: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Success(Generic[T]):
+    value: T
+    reply: ProviderReply
+    model: ModelSpec
 
 
 class Orchestrator:
-    """Holds the registry and one live client per provider; routes and runs calls."""
+    """The registry, one live client per provider, the router, budgets, ledger, health, cache."""
 
-    def __init__(self, registry: Registry, providers: Mapping[str, Provider]) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        providers: Mapping[str, Provider],
+        *,
+        routing: RoutingTable | None = None,
+        budget: budgeting.Budget | None = None,
+        ledger: Ledger | None = None,
+        health: Health | None = None,
+        cache: ResponseCache | None = None,
+        hedging: Mapping[Tier, bool] | None = None,
+        sleep: Callable[[float], object] = asyncio.sleep,
+    ) -> None:
         self.registry = registry
         self.providers = dict(providers)
+        self.routing = routing or load_routing()
+        self.budget = budget or budgeting.Budget()
+        self.ledger = ledger
+        self.health = health or Health()
+        self.cache = cache or ResponseCache()
+        self.hedging = dict(hedging or {})
+        self._sleep = sleep
 
-    def chain(self, request: LLMRequest) -> list[ModelSpec]:
-        """Models for the request's task whose provider can be called now, in registry order."""
-        return [
-            m
-            for m in self.registry.for_task(request.task.value)
-            if m.provider in self.providers and self.providers[m.provider].available() is None
-        ]
+    @classmethod
+    async def open(
+        cls, config: AceConfig | None = None, workspace: Path | None = None
+    ) -> Orchestrator:
+        """Everything from the config: providers with their keys, the ledger's totals and stats."""
+        from orchestrator.registry import load
 
-    async def call(
-        self,
-        request: LLMRequest,
-        validate: Validator[T],
-        chain: Sequence[ModelSpec] | None = None,
-    ) -> Called[T]:
-        models = list(self.chain(request) if chain is None else chain)
-        if not models:
-            raise NoFix(
-                f"No model can do {request.task.value} here; set an API key for a provider."
-            )
-        attempts: list[Attempt] = []
-        for model in models:
-            provider = self.providers[model.provider]
-            t0 = time.perf_counter()
-            reply: ProviderReply | None = None
-            try:
-                reply = await provider.complete(model, request)
-                value = validate(reply)
-            except AceError as exc:
-                attempts.append(self._attempt(model, exc.kind, t0, reply, exc.reason))
-                continue
-            attempt = self._attempt(model, "ok", t0, reply, None)
-            attempts.append(attempt)
-            cost = sum(a.cost_usd for a in attempts)
-            result = LLMResult(reply.text, model.id, model.provider, cost, attempts)
-            return Called(value, result)
-        raise NoFix(_summary(attempts), attempts)
-
-    @staticmethod
-    def _attempt(
-        model: ModelSpec, outcome: str, t0: float, reply: ProviderReply | None, reason: str | None
-    ) -> Attempt:
-        usage = reply.usage if reply else None
-        tokens_in = usage.input_tokens if usage else 0
-        tokens_out = usage.output_tokens if usage else 0
-        return Attempt(
-            model=model.id,
-            provider=model.provider,
-            outcome=outcome,
-            latency_ms=_elapsed_ms(t0),
-            cost_usd=model.cost(tokens_in, tokens_out),
-            reason=reason,
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
+        config = config or load_config(workspace)
+        providers = {name: make_provider(s) for name, s in config.providers.items()}
+        ledger: Ledger | None = Ledger(config.ledger_path)
+        health = Health()
+        spent: dict[str, tuple[float, float]] = {}
+        try:
+            assert ledger is not None
+            day, month = budgeting.period_starts(budgeting.utc_today())
+            spent = await ledger.spent_by_user(day, month)
+            health.warm(await ledger.recent())
+        except LedgerError:
+            ledger = None  # fixes matter more than bookkeeping; `ace doctor` reports it
+        return cls(
+            load(config.model_tables),
+            providers,
+            budget=budgeting.Budget(config.limits, spent=spent),
+            ledger=ledger,
+            health=health,
+            cache=ResponseCache(config.cache_ttl_s),
+            hedging=config.hedging,
         )
 
     async def aclose(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
+        if self.ledger is not None:
+            await self.ledger.close()
+
+    # -- routing -------------------------------------------------------------------------------
+
+    def unavailable(self) -> dict[str, str]:
+        """Provider instance -> why it cannot be called now (no key, not configured)."""
+        out = {
+            name: reason
+            for name, provider in self.providers.items()
+            if (reason := provider.available()) is not None
+        }
+        for model in self.registry:
+            if model.provider not in self.providers:
+                out.setdefault(
+                    model.provider, f"No provider named '{model.provider}' is configured."
+                )
+        return out
+
+    def route(self, request: LLMRequest, options: CallOptions = DEFAULT_OPTIONS) -> Route:
+        return self._route(request, options)[0]
+
+    def _route(self, request: LLMRequest, options: CallOptions) -> tuple[Route, list[str]]:
+        """The chain, and the reasons models were passed over for budget (for OverBudget)."""
+        estimate_tokens = budgeting.count_tokens(request.messages)
+        refusals: list[str] = []
+
+        def over_budget(model: ModelSpec) -> str | None:
+            cost = budgeting.estimate_cost(model, estimate_tokens, self._max_output(model, request))
+            reason = self.budget.over(
+                request.user,
+                request.tier,
+                cost,
+                daily=options.daily_usd,
+                monthly=options.monthly_usd,
+                model=model.id,
+            )
+            if reason is not None:
+                refusals.append(reason)
+            return reason
+
+        if options.models is not None:
+            return self._explicit(options.models, over_budget), refusals
+        routed = route(
+            request.task,
+            request.tier,
+            table=self.routing,
+            registry=self.registry,
+            unavailable=self.unavailable(),
+            circuits=self.health.circuits(),
+            over_budget=over_budget,
+            preferred=options.preferred_model,
+        )
+        return routed, refusals
+
+    def _explicit(
+        self, names: Sequence[str], over_budget: Callable[[ModelSpec], str | None]
+    ) -> Route:
+        """The given models, in order, minus those that cannot be called (with the reason)."""
+        unavailable = self.unavailable()
+        chain: list[ModelSpec] = []
+        skipped: list[Skip] = []
+        for name in names:
+            model = self.registry.get(name)
+            reason = unavailable.get(model.provider) or over_budget(model)
+            if reason is None:
+                chain.append(model)
+            else:
+                skipped.append(Skip(model.id, reason))
+        return Route(tuple(chain), tuple(skipped))
+
+    @staticmethod
+    def _max_output(model: ModelSpec, request: LLMRequest) -> int:
+        return min(request.max_output_tokens, model.max_output)
+
+    # -- the call ------------------------------------------------------------------------------
+
+    async def call(
+        self, request: LLMRequest, validate: Validator[T], options: CallOptions = DEFAULT_OPTIONS
+    ) -> Called[T]:
+        routed, refusals = self._route(request, options)
+        ctx = _Call(
+            request=request,
+            options=options,
+            request_id=uuid.uuid4().hex,
+            prompt_tokens=budgeting.count_tokens(request.messages),
+            chain=routed.chain,
+            skipped=[(s.model, s.reason) for s in routed.skipped],
+        )
+        if not routed.chain:
+            if refusals:
+                raise OverBudget(f"No model fits the budget; {refusals[0]}")
+            reasons = [s.reason for s in routed.skipped]
+            detail = f": {reasons[0]}" if reasons else "."
+            raise NoFix(f"No model can do {request.task.value} for this tier{detail}")
+        hedge = options.hedging if options.hedging is not None else self.hedging.get(request.tier)
+        pending: dict[asyncio.Task[_Success[T] | None], float] = {}
+        next_index, hedged = 0, False
+
+        def launch() -> bool:
+            nonlocal next_index
+            while next_index < len(ctx.chain):
+                model = ctx.chain[next_index]
+                position = next_index
+                next_index += 1
+                if model.provider in ctx.dead_providers:
+                    ctx.skipped.append((model.id, f"{model.provider} refused its key earlier."))
+                    continue
+                task = asyncio.ensure_future(self._run_model(ctx, position, model, validate))
+                pending[task] = time.monotonic()
+                return True
+            return False
+
+        try:
+            while pending or launch():
+                timeout = None
+                if hedge and not hedged and len(pending) == 1 and next_index < len(ctx.chain):
+                    timeout = self._hedge_delay(
+                        ctx.chain[next_index - 1], next(iter(pending.values()))
+                    )
+                done, _ = await asyncio.wait(
+                    pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    hedged = True
+                    launch()
+                    continue
+                for task in done:
+                    del pending[task]
+                    outcome = task.result()
+                    if outcome is not None:
+                        await _cancel(pending)
+                        return Called(
+                            outcome.value, self._result(ctx, outcome.model, outcome.reply)
+                        )
+        finally:
+            await _cancel(pending)
+        if ctx.budget_refusals and not ctx.attempts:
+            raise OverBudget(f"No model fits the budget; {ctx.budget_refusals[0]}")
+        raise NoFix(_summary(ctx), tuple(ctx.attempts))
+
+    def _hedge_delay(self, model: ModelSpec, started: float) -> float | None:
+        p95 = self.health.p95(model.id)
+        if p95 is None:
+            return None
+        return max(p95 / 1000, MIN_HEDGE_DELAY_S) - (time.monotonic() - started)
+
+    def _result(self, ctx: _Call, model: ModelSpec, reply: ProviderReply) -> LLMResult:
+        return LLMResult(
+            text=reply.text,
+            model=model.id,
+            provider=model.provider,
+            cost_usd=sum(a.cost_usd for a in ctx.attempts),
+            attempts=tuple(ctx.attempts),
+            request_id=ctx.request_id,
+            skipped=tuple(ctx.skipped),
+        )
+
+    async def _run_model(
+        self, ctx: _Call, position: int, model: ModelSpec, validate: Validator[T]
+    ) -> _Success[T] | None:
+        """Try one model, with retries; never raises but CancelledError."""
+        request, options = ctx.request, ctx.options
+        provider = self.providers[model.provider]
+        max_output = self._max_output(model, request)
+        input_cost = model.cost(ctx.prompt_tokens, 0)
+        key = cache_key(model.id, request)
+        if options.use_cache and (hit := self.cache.get(key)) is not None:
+            try:
+                value = validate(hit)
+            except AceError:
+                pass  # the file moved on since: ask the model again
+            else:
+                self._record(ctx, model, position, 1, "ok", 0.0, hit.usage, 0.0, "cached")
+                return _Success(value, hit, model)
+        if not self.health.allow(model.id):
+            ctx.skipped.append(
+                (model.id, f"{model.id}'s circuit is half-open; a probe is in flight.")
+            )
+            return None
+        for retry in range(1, options.max_retries + 2):
+            estimate = budgeting.estimate_cost(model, ctx.prompt_tokens, max_output)
+            try:
+                reservation = self.budget.reserve(
+                    request.user,
+                    request.tier,
+                    estimate,
+                    daily=options.daily_usd,
+                    monthly=options.monthly_usd,
+                    model=model.id,
+                )
+            except OverBudget as exc:
+                ctx.skipped.append((model.id, exc.reason))
+                ctx.budget_refusals.append(exc.reason)
+                return None
+            self._progress(ctx, model, position, 0)
+            t0 = time.perf_counter()
+            try:
+                reply = await self._send(provider, model, ctx, position)
+            except asyncio.CancelledError:
+                self.budget.release(reservation, keep=input_cost)
+                usage = Usage(ctx.prompt_tokens, 0)
+                self._record(ctx, model, position, retry, "cancelled", input_cost, usage, t0, None)
+                raise
+            except ProviderError as exc:
+                keep = input_cost if isinstance(exc, Timeout) else 0.0
+                self.budget.release(reservation, keep=keep)
+                usage = Usage(ctx.prompt_tokens if keep else 0, 0)
+                self._record(ctx, model, position, retry, exc.kind, keep, usage, t0, exc.reason)
+                if isinstance(exc, AuthError):
+                    ctx.dead_providers.add(model.provider)
+                if exc.retryable and retry <= options.max_retries:
+                    delay = retry_delay(
+                        retry, getattr(exc, "retry_after", None), limit=options.retry_after_limit_s
+                    )
+                    if delay is not None:
+                        await self._sleep(delay)  # type: ignore[misc]
+                        continue
+                return None
+            cost = model.cost(reply.usage.input_tokens, reply.usage.output_tokens)
+            self.budget.settle(reservation, cost)
+            try:
+                value = validate(reply)
+            except AceError as exc:
+                self._record(
+                    ctx, model, position, retry, exc.kind, cost, reply.usage, t0, exc.reason
+                )
+                return None
+            self._record(ctx, model, position, retry, "ok", cost, reply.usage, t0, None)
+            self.cache.put(key, reply)
+            return _Success(value, reply, model)
+        return None  # pragma: no cover - the loop always returns
+
+    async def _send(
+        self, provider: Provider, model: ModelSpec, ctx: _Call, position: int
+    ) -> ProviderReply:
+        request, options = ctx.request, ctx.options
+        if options.on_progress is None:
+            coro = provider.complete(model, request)
+        else:
+            coro = self._stream(provider, model, ctx, position)
+        if options.attempt_timeout_s is None:
+            return await coro
+        try:
+            return await asyncio.wait_for(coro, options.attempt_timeout_s)
+        except asyncio.TimeoutError:
+            raise Timeout(
+                f"{model.id} did not finish within {options.attempt_timeout_s:g} s."
+            ) from None
+
+    async def _stream(
+        self, provider: Provider, model: ModelSpec, ctx: _Call, position: int
+    ) -> ProviderReply:
+        parts: list[str] = []
+        usage: Usage | None = None
+        size = 0
+        async for chunk in provider.stream(model, ctx.request):
+            parts.append(chunk.text)
+            size += len(chunk.text)
+            if chunk.usage is not None:
+                usage = chunk.usage
+            self._progress(ctx, model, position, size // 4)
+        text = "".join(parts)
+        return ProviderReply(
+            text, usage or Usage(ctx.prompt_tokens, len(text) // 4), model.wire_name
+        )
+
+    def _progress(self, ctx: _Call, model: ModelSpec, position: int, tokens: int) -> None:
+        if ctx.options.on_progress is not None:
+            ctx.options.on_progress(Progress(model.id, position + 1, len(ctx.chain), tokens))
+
+    def _record(
+        self,
+        ctx: _Call,
+        model: ModelSpec,
+        position: int,
+        retry: int,
+        outcome: str,
+        cost: float,
+        usage: Usage,
+        t0: float,
+        reason: str | None,
+    ) -> None:
+        latency = round((time.perf_counter() - t0) * 1000, 2) if t0 else 0.0
+        attempt = Attempt(
+            model=model.id,
+            provider=model.provider,
+            outcome=outcome,
+            latency_ms=latency,
+            cost_usd=cost,
+            reason=reason,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            chain_position=position,
+            retry=retry,
+        )
+        ctx.attempts.append(attempt)
+        if reason != "cached":
+            self.health.record(model.id, outcome, latency)
+        if self.ledger is not None:
+            request = ctx.request
+            self.ledger.record_nowait(
+                LedgerRow(
+                    ts=time.time(),
+                    request_id=ctx.request_id,
+                    user=request.user,
+                    task=request.task.value,
+                    tier=request.tier.value,
+                    model=model.id,
+                    provider=model.provider,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cost_usd=cost,
+                    latency_ms=latency,
+                    outcome="cached" if reason == "cached" else outcome,
+                    chain_position=position,
+                    attempt=retry,
+                )
+            )
 
 
-def _summary(attempts: Sequence[Attempt]) -> str:
+async def _cancel(pending: Mapping[asyncio.Task[_Success[T] | None], float]) -> None:
+    tasks = list(pending)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if isinstance(pending, dict):
+        pending.clear()
+
+
+def _summary(ctx: _Call) -> str:
     """One sentence for the user: the last reason, and how many models were tried."""
-    last = attempts[-1]
-    if len(attempts) == 1:
+    if not ctx.attempts:
+        reason = ctx.skipped[-1][1] if ctx.skipped else "no model could be called."
+        return f"No model was tried: {reason}"
+    last = ctx.attempts[-1]
+    models = len({a.model for a in ctx.attempts})
+    if models == 1 and len(ctx.attempts) == 1:
         return last.reason or f"{last.model} failed ({last.outcome})."
-    return f"No model produced a valid fix ({len(attempts)} tried); last: {last.reason}"
+    return f"No model produced a valid answer ({models} tried); last: {last.reason or last.outcome}"
 
 
 def default_orchestrator() -> Orchestrator:
-    """The offline set-up: the registry's data and the embedded `local` provider."""
+    """The offline set-up, synchronous, without ledger: the registry and the `local` provider."""
     from orchestrator.providers.local import LocalProvider
     from orchestrator.registry import load_default
 

@@ -79,6 +79,10 @@ class ContextTooLong(ProviderError):
     kind = "context_too_long"
 
 
+class BadRequest(ProviderError):
+    kind = "bad_request"
+
+
 class ProviderUnavailable(ProviderError):
     kind = "unavailable"
 
@@ -92,6 +96,10 @@ class PatchError(AceError):
 
     kind = "invalid_patch"
     refusal: ClassVar[str] = "invalid_patch"
+
+
+class OverBudget(AceError):
+    kind = "over_budget"
 
 
 class InputError(AceError):

@@ -141,6 +141,8 @@ class Attempt:
     reason: str | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    chain_position: int = 0  # 0-based position of the model in the routed chain
+    retry: int = 1  # 1 for the first try of this model, 2 for its first retry, …
 
 
 @dataclass(frozen=True)
@@ -148,5 +150,7 @@ class LLMResult:
     text: str
     model: str
     provider: str
-    cost_usd: float
+    cost_usd: float  # every attempt's cost, the refused and the cancelled included
     attempts: Sequence[Attempt]
+    request_id: str = ""
+    skipped: Sequence[tuple[str, str]] = ()  # (model, reason) the router or budget passed over

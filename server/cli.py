@@ -1,27 +1,25 @@
-"""The `ace` command: `ace fix` fixes a file from the shell; `ace serve` runs the language server.
+"""The `ace` command line: fix, serve, models, usage, doctor. Each command lives in its own module.
 
-Exit codes of `ace fix`: 0 fixed, 1 nothing fixed (the reason is printed), 2 usage or input error.
+Exit codes: 0 success, 1 the job could not be done (the reason is printed), 2 usage or input error.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import importlib
 import logging
 import os
 import sys
-import tempfile
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from orchestrator.errors import AceError, InputError, NoFix
-from orchestrator.types import Attempt, CodeIssue, Position, RiskLevel, TextRange, Tier
+from orchestrator.errors import AceError, InputError, NoFix, OverBudget
+from orchestrator.types import RiskLevel, Tier
 from server import __version__
 
-EXIT_FIXED, EXIT_NOT_FIXED, EXIT_USAGE = 0, 1, 2
+EXIT_NOT_FIXED, EXIT_USAGE = 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,6 +54,19 @@ def _parser() -> argparse.ArgumentParser:
     fix.add_argument("--apply", action="store_true", help="write the fixed file (atomically)")
     fix.add_argument("--json", action="store_true", help="print the result as JSON")
 
+    models = sub.add_parser("models", help="list the models, prices, keys and health")
+    models.add_argument("--json", action="store_true", help="print a JSON list")
+
+    usage = sub.add_parser("usage", help="spend today and this month against the budgets")
+    usage.add_argument("--json", action="store_true", help="print JSON")
+    usage.add_argument("--user", default=os.environ.get("ACE_USER", "local"), help="user id")
+    usage.add_argument("--tier", choices=[t.value for t in Tier], default="free")
+
+    doctor = sub.add_parser("doctor", help="test each configured provider with one tiny call")
+    doctor.add_argument("--json", action="store_true", help="print JSON")
+    doctor.add_argument("--user", default=os.environ.get("ACE_USER", "local"), help="user id")
+    doctor.add_argument("--tier", choices=[t.value for t in Tier], default="pro")
+
     serve = sub.add_parser("serve", help="run the language server on stdio")
     serve.add_argument("--log-file", type=Path, help="write the server's log to this file")
     serve.add_argument("-v", "--verbose", action="store_true", help="log debug details")
@@ -65,181 +76,6 @@ def _parser() -> argparse.ArgumentParser:
 def _fail(message: str) -> int:
     print(f"ace: {message}", file=sys.stderr)
     return EXIT_USAGE
-
-
-def read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path} does not exist.") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a folder; give a file.") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {path} ({exc.strerror}).") from None
-    if b"\0" in data:
-        raise InputError(f"{path} looks binary; ACE fixes text files.")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{path} is not UTF-8 text; ACE fixes UTF-8 files.") from None
-
-
-def _position(raw: Any) -> Position:
-    return Position(int(raw["line"]), int(raw["character"]))
-
-
-def read_diagnostics(path: Path) -> list[CodeIssue]:
-    """LSP Diagnostic[] (or publishDiagnostics params with a `diagnostics` list) from a file."""
-    text = read_text(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
-    if isinstance(data, dict) and "diagnostics" in data:
-        data = data["diagnostics"]
-    if not isinstance(data, list):
-        raise InputError(f"{path} must hold a JSON array of LSP diagnostics.")
-    issues = []
-    for n, d in enumerate(data):
-        try:
-            code = d.get("code")
-            issues.append(
-                CodeIssue(
-                    range=TextRange(_position(d["range"]["start"]), _position(d["range"]["end"])),
-                    message=str(d["message"]),
-                    code=None if code is None else str(code),
-                    source=d.get("source"),
-                    severity=d.get("severity"),
-                )
-            )
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise InputError(
-                f"diagnostic #{n + 1} in {path} is not an LSP Diagnostic "
-                "(it needs range.start/end with line and character, and message)."
-            ) from None
-    return issues
-
-
-async def _issues(args: argparse.Namespace, text: str, language: str | None) -> list[CodeIssue]:
-    from orchestrator import ruff
-    from orchestrator.code import languages
-    from orchestrator.code.source import Source
-
-    if args.diagnostics:
-        return read_diagnostics(args.diagnostics)
-    spec = languages.resolve(language, str(args.path))
-    if spec is None or spec.name != "python":
-        raise InputError(
-            f"ACE finds diagnostics itself only in Python files; for {args.path.name} "
-            "pass --diagnostics FILE (an LSP Diagnostic[] JSON from any linter)."
-        )
-    return ruff.to_issues(Source(text), await ruff.check(text, str(args.path)))
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` with `text` so a crash leaves the old or the new file, never half of one."""
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".ace", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _attempts_json(attempts: Sequence[Attempt]) -> list[dict[str, Any]]:
-    keys = ("model", "provider", "outcome", "latency_ms", "cost_usd", "reason")
-    return [{k: asdict(a)[k] for k in keys} for a in attempts]
-
-
-def _print_diff(diff: str) -> None:
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.syntax import Syntax
-
-        Console().print(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))
-    else:
-        sys.stdout.write(diff)
-
-
-async def _fix(args: argparse.Namespace) -> int:
-    from orchestrator.ace import ace_auto_fix
-    from orchestrator.call import default_orchestrator
-
-    text = read_text(args.path)
-    language = args.language
-    issues = await _issues(args, text, language)
-    if args.line is not None:
-        issues = [i for i in issues if i.range.start.line + 1 <= args.line <= i.range.end.line + 1]
-    if not issues:
-        where = f" on line {args.line}" if args.line is not None else ""
-        raise NoFix(f"Nothing to fix: no diagnostics{where} in {args.path}.")
-    orchestrator = default_orchestrator()
-    try:
-        result = await ace_auto_fix(
-            orchestrator,
-            file_path=str(args.path),
-            code=text,
-            issues=issues,
-            risk_level=RiskLevel(args.risk),
-            tier=Tier(args.tier),
-            user=args.user,
-            language=language,
-            display_path=args.path.name,
-        )
-    except NoFix as exc:
-        if args.json:
-            print(
-                json.dumps(
-                    {
-                        "patches": [],
-                        "error": exc.reason,
-                        "model": None,
-                        "cost_usd": 0.0,
-                        "attempts": _attempts_json(exc.attempts),
-                    },
-                    indent=2,
-                )
-            )
-        raise
-    finally:
-        await orchestrator.aclose()
-    if args.apply:
-        write_atomically(args.path, result.patch.new_text)
-    if args.json:
-        edits = [
-            {
-                "range": {
-                    "start": asdict(e.range.start),
-                    "end": asdict(e.range.end),
-                },
-                "newText": e.new_text,
-            }
-            for e in result.patch.edits
-        ]
-        out = {
-            "patches": [{"path": str(args.path), "diff": result.patch.diff, "edits": edits}],
-            "model": result.model,
-            "cost_usd": result.cost_usd,
-            "attempts": _attempts_json(result.attempts),
-        }
-        print(json.dumps(out, indent=2, ensure_ascii=False))
-    else:
-        _print_diff(result.patch.diff)
-    n = len(issues)
-    done = "Wrote" if args.apply else "Made"
-    print(
-        f"ace: {done} a validated fix for {args.path} ({n} diagnostic{'s' if n != 1 else ''} "
-        f"given) with {result.model} (${result.cost_usd:.4f})"
-        + ("." if args.apply else "; run with --apply to write it."),
-        file=sys.stderr,
-    )
-    return EXIT_FIXED
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -259,16 +95,23 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command(name: str) -> Callable[[argparse.Namespace], Coroutine[Any, Any, int]]:
+    """The command's module, imported only when it runs (keeps `ace --help` fast)."""
+    module = importlib.import_module(f"server.cli_{name}")
+    run: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = module.run
+    return run
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
     try:
-        return asyncio.run(_fix(args))
+        return asyncio.run(_command(args.command)(args))
     except InputError as exc:
         return _fail(exc.reason)
-    except NoFix as exc:
-        if not args.json:
+    except (NoFix, OverBudget) as exc:
+        if not getattr(args, "json", False):  # --json already printed the reason
             print(f"ace: {exc.reason}", file=sys.stderr)
         return EXIT_NOT_FIXED
     except AceError as exc:

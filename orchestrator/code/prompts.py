@@ -65,3 +65,30 @@ def fix_messages(
         ]
     )
     return (Message("system", SYSTEM_FIX), Message("user", user))
+
+
+SYSTEM_REVIEW = (
+    "You are ACE, a senior code reviewer. You receive one function or class from a source file, "
+    "with 1-based line numbers. Report real problems only: bugs, unsafe behaviour, wrong edge "
+    "cases, needless complexity. Reply with one JSON object in a ```json fence: "
+    '{"findings": [{"line": <first line>, "end_line": <last line>, "severity": '
+    '"error"|"warning"|"info", "message": "<one sentence>", "patch": "<optional unified diff '
+    'fixing it, with --- a/<file> and +++ b/<file> headers and real line numbers>"}]}. '
+    'An empty list is a fine answer: {"findings": []}.'
+)
+
+
+def review_messages(
+    path: str, language: str | None, source: Source, lines: LineRange
+) -> tuple[Message, ...]:
+    """System + user messages asking for a JSON review of `lines`."""
+    user = "\n".join(
+        [
+            f"File: {path}" + (f" ({language})" if language else ""),
+            f"Review lines {lines.start + 1}-{lines.end + 1}:",
+            "```",
+            _numbered(source, lines.start, lines.end),
+            "```",
+        ]
+    )
+    return (Message("system", SYSTEM_REVIEW), Message("user", user))

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-
 import pytest
 
 from orchestrator.ace import ace_auto_fix, allowed_ranges, merge
-from orchestrator.call import Orchestrator, default_orchestrator
+from orchestrator.call import CallOptions, Orchestrator, default_orchestrator
 from orchestrator.code.source import Source
 from orchestrator.errors import InputError, NoFix, ServerError
-from orchestrator.providers.base import StreamChunk
-from orchestrator.registry import ModelSpec, Registry
+from orchestrator.registry import Registry
 from orchestrator.types import (
     CodeIssue,
     LineRange,
-    LLMRequest,
     Position,
-    ProviderReply,
     RiskLevel,
     TextRange,
-    Usage,
 )
+from tests.scripted import Scripted, model
 
 CODE = """\
 import os
@@ -101,32 +95,8 @@ async def test_auto_fix_needs_issues() -> None:
         await ace_auto_fix(default_orchestrator(), file_path="s.py", code=CODE, issues=[])
 
 
-@dataclass
-class Scripted:
-    """A provider that answers from a script: an exception to raise or a reply text."""
-
-    name: str
-    script: list[str | Exception]
-
-    def available(self) -> str | None:
-        return None
-
-    async def complete(self, model: ModelSpec, request: LLMRequest) -> ProviderReply:
-        step = self.script.pop(0)
-        if isinstance(step, Exception):
-            raise step
-        return ProviderReply(step, Usage(1000, 100), model.wire_name)
-
-    async def stream(self, model: ModelSpec, request: LLMRequest) -> AsyncIterator[StreamChunk]:
-        yield StreamChunk((await self.complete(model, request)).text)
-
-    async def aclose(self) -> None:
-        return None
-
-
-def _model(name: str) -> ModelSpec:
-    return ModelSpec(name, name, name, 0.1, 0.3, 32000, 4096, ("AUTO_FIX",))
-
+AB = CallOptions(models=("a", "b"), max_retries=0)
+ABC = CallOptions(models=("a", "b", "c"), max_retries=0)
 
 GOOD = """Here is the fix:
 ```diff
@@ -149,8 +119,11 @@ async def test_falls_back_on_error_and_on_a_bad_patch() -> None:
         "b": Scripted("b", [OUTSIDE]),
         "c": Scripted("c", [GOOD]),
     }
-    orch = Orchestrator(Registry([_model("a"), _model("b"), _model("c")]), providers)
-    fix = await ace_auto_fix(orch, file_path="stats.py", code=CODE, issues=[at(5)])
+    orch = Orchestrator(
+        Registry([model("a"), model("b"), model("c")]),
+        providers,
+    )
+    fix = await ace_auto_fix(orch, file_path="stats.py", code=CODE, issues=[at(5)], options=ABC)
     assert [(a.model, a.outcome) for a in fix.attempts] == [
         ("a", "server_error"),
         ("b", "invalid_patch"),
@@ -158,15 +131,21 @@ async def test_falls_back_on_error_and_on_a_bad_patch() -> None:
     ]
     assert fix.model == "c"
     assert fix.attempts[0].cost_usd == 0  # no reply, nothing billed
-    assert fix.attempts[1].cost_usd == pytest.approx(0.1 + 0.03)  # the refused reply still costs
-    assert fix.cost_usd == pytest.approx(2 * 0.13)
+    assert fix.attempts[1].cost_usd == pytest.approx(0.001 + 0.0003)  # a refused reply costs
+    assert fix.cost_usd == pytest.approx(2 * 0.0013)
     assert fix.patch.new_text == CODE.replace("values == None", "values is None")
 
 
 async def test_no_fix_lists_every_attempt() -> None:
     providers = {"a": Scripted("a", [OUTSIDE]), "b": Scripted("b", ["I cannot help."])}
-    orch = Orchestrator(Registry([_model("a"), _model("b")]), providers)
+    orch = Orchestrator(Registry([model("a"), model("b")]), providers)
     with pytest.raises(NoFix) as info:
-        await ace_auto_fix(orch, file_path="stats.py", code=CODE, issues=[at(5)])
+        await ace_auto_fix(
+            orch,
+            file_path="stats.py",
+            code=CODE,
+            issues=[at(5)],
+            options=CallOptions(models=("a", "b")),
+        )
     assert [a.outcome for a in info.value.attempts] == ["invalid_patch", "invalid_patch"]
-    assert info.value.reason.startswith("No model produced a valid fix (2 tried); last: ")
+    assert info.value.reason.startswith("No model produced a valid answer (2 tried); last: ")

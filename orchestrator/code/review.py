@@ -1,0 +1,91 @@
+"""Reading a model's code review: JSON findings with lines, severity, message and optional patch.
+
+A reply with no readable findings is refused (so the call moves on to the next model); a finding's
+patch that fails the patch gate is dropped, the finding kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from orchestrator.code import patches
+from orchestrator.errors import AceError, PatchError
+from orchestrator.types import LineRange
+
+_FENCE = re.compile(r"```(?:json)?[ \t]*\n(.*?)```", re.DOTALL)
+SEVERITIES = ("error", "warning", "info", "hint")
+
+
+class InvalidReview(AceError):
+    kind = "invalid_review"
+
+
+@dataclass(frozen=True)
+class Finding:
+    lines: LineRange  # 0-based, inclusive
+    severity: str  # "error" | "warning" | "info" | "hint"
+    message: str
+    patch: patches.Patch | None = None
+
+
+class _RawFinding(BaseModel):
+    line: int = Field(ge=1)
+    end_line: int | None = Field(default=None, ge=1)
+    severity: Literal["error", "warning", "info", "hint"] = "warning"
+    message: str = Field(min_length=1)
+    patch: str | None = None
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _lower(cls, v: object) -> object:
+        return v.lower() if isinstance(v, str) else v
+
+
+class _RawReview(BaseModel):
+    findings: list[_RawFinding]
+
+
+def _json_text(reply: str) -> str:
+    fenced = _FENCE.search(reply)
+    if fenced:
+        return fenced.group(1)
+    start, end = reply.find("{"), reply.rfind("}")
+    if start == -1 or end < start:
+        raise InvalidReview(
+            'The review reply holds no JSON object; answer with {"findings": [...]}.'
+        )
+    return reply[start : end + 1]
+
+
+def parse_review(
+    reply: str, original: str, lines: LineRange, *, path: str, language: str | None = None
+) -> tuple[Finding, ...]:
+    """Findings from a reply, lines clamped to the file; raises InvalidReview when unreadable."""
+    try:
+        raw = _RawReview.model_validate(json.loads(_json_text(reply)))
+    except json.JSONDecodeError as exc:
+        raise InvalidReview(f"The review reply is not valid JSON ({exc.msg}).") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidReview(
+            f"The review reply has a bad field '{where}' ({first['msg']})."
+        ) from None
+    last = max(original.count("\n") - (1 if original.endswith("\n") else 0), 0)
+    findings = []
+    for f in raw.findings:
+        start = min(f.line - 1, last)
+        end = min(max((f.end_line or f.line) - 1, start), last)
+        patch = None
+        if f.patch:
+            try:
+                patch = patches.validate(original, f.patch, lines, path=path, language=language)
+            except PatchError:
+                patch = None
+        findings.append(Finding(LineRange(start, end), f.severity, f.message.strip(), patch))
+    return tuple(findings)

@@ -1,0 +1,198 @@
+"""Per-model health: rolling latency and success figures and a circuit breaker (seed: benchmarks).
+
+`Health` is fed one outcome per attempt (`record`) and answers two questions for routing and
+hedging: may this model be called now (`allow`, `circuits`), and how fast is it (`stats`, `p95`).
+It lives on one asyncio event loop; its methods are synchronous, so each is atomic there.
+
+Circuit rules, per model:
+
+- *closed*: calls go through. Outcomes in `FAILURES` in a row (`failure_threshold` of them) open it;
+  an outcome in `ANSWERED` (the model replied, even with a patch we refused) resets the count;
+  anything else (`NEUTRAL`, or a kind this module does not know) neither counts nor resets.
+- *open*: calls are refused until `cooldown_s` has passed since it opened; then it is *half_open*.
+  Outcomes of calls that were already in flight when it opened change nothing.
+- *half_open*: one probe at a time is let through. An answered probe closes the circuit, a failed
+  probe re-opens it for another cool-down, a neutral outcome frees the probe slot. A probe whose
+  outcome is never recorded is given up after `cooldown_s`, so a lost caller cannot wedge it.
+
+Figures come from the last `window` attempts: the success rate is ok / every outcome except
+"cancelled" (whose result says nothing about the model), and latency percentiles come from the last
+`window` "ok" calls only (a failure's latency is the time it took to fail, not to answer).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestrator.ledger import LedgerRow
+
+FAILURES = frozenset({"server_error", "overloaded", "timeout", "unavailable", "bad_response"})
+ANSWERED = frozenset({"ok", "invalid_patch"})
+NEUTRAL = frozenset(
+    {"rate_limited", "quota_exhausted", "auth", "cancelled", "context_too_long", "bad_request"}
+)
+
+CLOSED = "closed"
+OPEN = "open"
+HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    """A model's recent figures; `calls` counts the outcomes behind `success_rate` (no cancels)."""
+
+    calls: int
+    p50_ms: float | None
+    p95_ms: float | None
+    success_rate: float | None
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0..100) of ascending values, interpolating linearly; None when empty."""
+    if not sorted_values:
+        return None
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile {q} is outside 0..100")
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    frac = pos - lo
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
+
+
+@dataclass
+class _Model:
+    outcomes: deque[str]
+    ok_latencies: deque[float]
+    state: str = CLOSED
+    failures: int = 0  # consecutive, while closed
+    opened_at: float = 0.0
+    probe_since: float | None = None  # when the half-open probe was let through
+
+
+class Health:
+    """Rolling figures and a circuit breaker per model id."""
+
+    def __init__(
+        self,
+        *,
+        window: int = 100,
+        failure_threshold: int = 3,
+        cooldown_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if window < 1 or failure_threshold < 1 or cooldown_s < 0:
+            raise ValueError("window and failure_threshold must be >= 1, cooldown_s >= 0")
+        self.window = window
+        self.failure_threshold = failure_threshold
+        self.cooldown_s = cooldown_s
+        self._clock = clock
+        self._models: dict[str, _Model] = {}
+
+    def _get(self, model: str) -> _Model:
+        m = self._models.get(model)
+        if m is None:
+            m = _Model(deque(maxlen=self.window), deque(maxlen=self.window))
+            self._models[model] = m
+        return m
+
+    def _add(self, m: _Model, outcome: str, latency_ms: float) -> None:
+        m.outcomes.append(outcome)
+        if outcome == "ok" and math.isfinite(latency_ms) and latency_ms >= 0:
+            m.ok_latencies.append(latency_ms)
+
+    def record(self, model: str, outcome: str, latency_ms: float) -> None:
+        """One finished attempt of `model`: its outcome kind and how long it took."""
+        m = self._get(model)
+        self._add(m, outcome, latency_ms)
+        self._tick(m)
+        if m.state == OPEN:
+            return  # a call from before the circuit opened: figures only
+        if outcome in FAILURES:
+            if m.state == HALF_OPEN:
+                self._open(m)
+            else:
+                m.failures += 1
+                if m.failures >= self.failure_threshold:
+                    self._open(m)
+        elif outcome in ANSWERED:
+            m.failures = 0
+            if m.state == HALF_OPEN:
+                m.state = CLOSED
+                m.probe_since = None
+        elif m.state == HALF_OPEN:
+            m.probe_since = None  # neutral: the probe proved nothing, let another one through
+
+    def _open(self, m: _Model) -> None:
+        m.state = OPEN
+        m.opened_at = self._clock()
+        m.failures = 0
+        m.probe_since = None
+
+    def _tick(self, m: _Model) -> None:
+        """Time-driven transitions: open -> half_open after the cool-down; drop a stale probe."""
+        now = self._clock()
+        if m.state == OPEN and now - m.opened_at >= self.cooldown_s:
+            m.state = HALF_OPEN
+            m.probe_since = None
+        elif (
+            m.state == HALF_OPEN
+            and m.probe_since is not None
+            and now - m.probe_since >= self.cooldown_s
+        ):
+            m.probe_since = None
+
+    def state(self, model: str) -> str:
+        """The circuit: closed, open, or half_open (an open one whose cool-down has passed)."""
+        m = self._models.get(model)
+        if m is None:
+            return CLOSED
+        self._tick(m)
+        return m.state
+
+    def allow(self, model: str) -> bool:
+        """May `model` be called now? In half_open, True only for the one probe in flight."""
+        m = self._models.get(model)
+        if m is None:
+            return True
+        self._tick(m)
+        if m.state == CLOSED:
+            return True
+        if m.state == HALF_OPEN and m.probe_since is None:
+            m.probe_since = self._clock()
+            return True
+        return False
+
+    def circuits(self) -> dict[str, str]:
+        """Every model seen so far and its circuit state."""
+        return {model: self.state(model) for model in self._models}
+
+    def stats(self, model: str) -> ModelStats:
+        m = self._models.get(model)
+        if m is None:
+            return ModelStats(0, None, None, None)
+        counted = [o for o in m.outcomes if o != "cancelled"]
+        ok = sum(1 for o in counted if o == "ok")
+        lat = sorted(m.ok_latencies)
+        return ModelStats(
+            calls=len(counted),
+            p50_ms=percentile(lat, 50),
+            p95_ms=percentile(lat, 95),
+            success_rate=ok / len(counted) if counted else None,
+        )
+
+    def p95(self, model: str) -> float | None:
+        """The model's p95 latency of ok calls, in ms (None before its first success)."""
+        m = self._models.get(model)
+        return percentile(sorted(m.ok_latencies), 95) if m else None
+
+    def warm(self, rows: Iterable[LedgerRow]) -> None:
+        """Load figures from ledger rows (any order; applied oldest first). Circuits stay closed."""
+        for row in sorted(rows, key=lambda r: r.ts):
+            self._add(self._get(row.model), row.outcome, row.latency_ms)

@@ -1,0 +1,511 @@
+"""The usage ledger (the seed's `llmRuns`): one SQLite row per attempt, written off the event loop.
+
+What is stored is what `LedgerRow` has: when, who, which task, tier, model and provider, tokens,
+cost, latency, outcome and place in the chain. There is no column for prompt text, replies or keys,
+so none can be stored.
+
+The file is created with mode 0600 (its folder 0700 when the ledger creates it) and runs in WAL mode
+with `synchronous=NORMAL`: a committed transaction survives the process being killed (the OS holds
+the WAL pages), and the file always passes `PRAGMA integrity_check`; only a power cut can lose the
+last few commits.
+
+Writes go through one dedicated writer thread with its own connection. Rows that queue up while it
+commits are written together in one transaction (group commit), and each `record()` resolves once
+its row is committed. Reads use a second connection on a reader thread; WAL lets them run beside
+the writer. Failures (read-only or full disk, a file that is not a database) raise `LedgerError`,
+one sentence, so that the caller can decide to go on without the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from orchestrator.errors import AceError
+from orchestrator.health import ModelStats, percentile
+from orchestrator.paths import private_dir
+from orchestrator.types import Attempt
+
+log = logging.getLogger("ace.ledger")
+
+T = TypeVar("T")
+
+_MAX_BATCH = 4096  # rows per transaction at most; more just wait for the next one
+
+
+class LedgerError(AceError):
+    kind = "ledger_error"
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One attempt of one model. No prompt, reply or key: the schema has no place for them."""
+
+    ts: float  # epoch seconds (UTC) when the attempt ended
+    request_id: str
+    user: str
+    task: str
+    tier: str
+    model: str
+    provider: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_ms: float
+    outcome: str  # "ok" | an error kind ("server_error", "timeout", …) | "invalid_patch" | …
+    chain_position: int  # 0-based position of the model in the routed chain
+    attempt: int = 1  # retry number for that model
+
+    @classmethod
+    def from_attempt(
+        cls,
+        a: Attempt,
+        *,
+        request_id: str,
+        user: str,
+        task: str,
+        tier: str,
+        chain_position: int,
+        attempt: int = 1,
+        ts: float | None = None,
+    ) -> LedgerRow:
+        return cls(
+            ts=time.time() if ts is None else ts,
+            request_id=request_id,
+            user=user,
+            task=_text(task),
+            tier=_text(tier),
+            model=a.model,
+            provider=a.provider,
+            input_tokens=a.input_tokens,
+            output_tokens=a.output_tokens,
+            cost_usd=a.cost_usd,
+            latency_ms=a.latency_ms,
+            outcome=a.outcome,
+            chain_position=chain_position,
+            attempt=attempt,
+        )
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    """Attempts of one model for one task in a period. Latencies come from "ok" attempts only."""
+
+    model: str
+    task: str
+    calls: int
+    ok: int
+    failures: int  # neither ok nor cancelled
+    cancelled: int
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+    def stats(self) -> ModelStats:
+        """As `Health` counts: success rate over the attempts that were not cancelled."""
+        counted = self.calls - self.cancelled
+        return ModelStats(
+            calls=counted,
+            p50_ms=self.p50_ms,
+            p95_ms=self.p95_ms,
+            success_rate=self.ok / counted if counted else None,
+        )
+
+
+def stats_by_model(lines: Iterable[UsageLine], task: str) -> dict[str, ModelStats]:
+    """Model id -> figures for `task`: the `stats` argument of `budget.suggest_downgrade`."""
+    task = _text(task)
+    return {line.model: line.stats() for line in lines if line.task == task}
+
+
+_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(LedgerRow))
+_COLUMNS = ", ".join(_FIELDS)
+_INSERT = f"INSERT INTO llm_runs ({_COLUMNS}) VALUES ({', '.join('?' * len(_FIELDS))})"
+
+# One entry per schema version; each is applied once, in order, inside one transaction.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE IF NOT EXISTS llm_runs (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            request_id TEXT NOT NULL,
+            user TEXT NOT NULL,
+            task TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cost_usd REAL NOT NULL,
+            latency_ms REAL NOT NULL,
+            outcome TEXT NOT NULL,
+            chain_position INTEGER NOT NULL,
+            attempt INTEGER NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS llm_runs_ts ON llm_runs (ts)",
+        "CREATE INDEX IF NOT EXISTS llm_runs_user_ts ON llm_runs (user, ts)",
+        "CREATE INDEX IF NOT EXISTS llm_runs_model_ts ON llm_runs (model, ts)",
+    ),
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+def _text(value: object) -> str:
+    return str(value.value) if isinstance(value, Enum) else str(value)
+
+
+def _params(row: LedgerRow) -> tuple[object, ...]:
+    """Row -> SQL parameters, with types checked here, on the caller's side of the queue."""
+    return (
+        float(row.ts),
+        _text(row.request_id),
+        _text(row.user),
+        _text(row.task),
+        _text(row.tier),
+        _text(row.model),
+        _text(row.provider),
+        int(row.input_tokens),
+        int(row.output_tokens),
+        float(row.cost_usd),
+        float(row.latency_ms),
+        _text(row.outcome),
+        int(row.chain_position),
+        int(row.attempt),
+    )
+
+
+def _row(values: Sequence[Any]) -> LedgerRow:
+    return LedgerRow(*values)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc).rstrip(".") or type(exc).__name__
+
+
+def _chmod_private(path: Path) -> None:
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(p, 0o600)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring the schema to SCHEMA_VERSION; safe to run again, and beside another process."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])  # under the lock
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"The usage ledger {path} has schema version {version}, newer than this ACE "
+                f"understands ({SCHEMA_VERSION}); upgrade ACE or point ACE_HOME elsewhere."
+            )
+        for statements in _MIGRATIONS[version:]:
+            for sql in statements:
+                conn.execute(sql)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+@dataclass
+class _Item:
+    params: tuple[object, ...] | None  # None: a flush or stop marker
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[None] | None = None
+    stop: bool = False
+
+
+def _resolve(item: _Item, error: str | None) -> None:
+    loop, fut = item.loop, item.future
+    if loop is None or fut is None:
+        return
+
+    def done() -> None:
+        if fut.done():  # the awaiting task was cancelled; the row is written all the same
+            return
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(LedgerError(error))
+
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+        loop.call_soon_threadsafe(done)
+
+
+class Ledger:
+    """The usage ledger at `path`. Create it on the event loop; `await close()` when done."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.commits = 0  # transactions committed by the writer
+        self.rows_written = 0
+        self._closed = False
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._nowait_error: str | None = None
+        try:
+            parent = self.path.parent
+            created = not parent.exists()
+            private_dir(parent)
+            if created:
+                os.chmod(parent, 0o700)
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            _chmod_private(self.path)
+            self._wconn = _connect(self.path)
+            mode = self._wconn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError(f"cannot switch to WAL mode (got {mode})")
+            self._wconn.execute("PRAGMA synchronous = NORMAL")
+            _migrate(self._wconn, self.path)
+            _chmod_private(self.path)
+            self._rconn = _connect(self.path)
+            self._rconn.execute("PRAGMA query_only = 1")
+        except LedgerError:
+            raise
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(
+                f"Cannot open the usage ledger {self.path} ({_reason(exc)}); "
+                "check that its folder is writable and the disk is not full."
+            ) from None
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ace-ledger-read")
+        self._writer = threading.Thread(target=self._run, name="ace-ledger-write", daemon=True)
+        self._writer.start()
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _put(self, item: _Item) -> None:
+        if self._closed:
+            raise LedgerError(f"The usage ledger {self.path} is closed.")
+        self._queue.put(item)
+
+    async def record(self, row: LedgerRow) -> None:
+        """Write `row`; returns once it is committed. Raises LedgerError if the write failed."""
+        params = _params(row)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._put(_Item(params, loop, fut))
+        await fut
+
+    def record_nowait(self, row: LedgerRow) -> None:
+        """Queue `row` and return at once; it is committed soon after; `flush()` tells failures."""
+        self._put(_Item(_params(row)))
+
+    async def flush(self) -> None:
+        """Wait until every row queued so far is committed; raise if a queued row failed."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._put(_Item(None, loop, fut))
+        await fut
+        error, self._nowait_error = self._nowait_error, None
+        if error is not None:
+            raise LedgerError(error)
+
+    def _run(self) -> None:
+        """Writer thread: take what is queued, commit it in one transaction, wake the waiters."""
+        conn = self._wconn
+        stop = False
+        while not stop:
+            batch = [self._queue.get()]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            rows = [item.params for item in batch if item.params is not None]
+            error: str | None = None
+            if rows:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.executemany(_INSERT, rows)
+                    conn.execute("COMMIT")
+                    self.commits += 1
+                    self.rows_written += len(rows)
+                except Exception as exc:
+                    with contextlib.suppress(sqlite3.Error):
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                    error = (
+                        f"Could not write to the usage ledger {self.path} ({_reason(exc)}); "
+                        "check that the disk is writable and not full."
+                    )
+            for item in batch:
+                if item.params is not None and item.future is None and error is not None:
+                    if self._nowait_error is None:
+                        log.warning("%s", error)
+                    self._nowait_error = error
+                # a flush or stop marker only waits for the commit; its rows' failure is
+                # reported by flush() through _nowait_error, or to each row's own record()
+                _resolve(item, error if item.params is not None else None)
+                stop = stop or item.stop
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
+    async def close(self) -> None:
+        """Commit what is queued, stop the writer and close both connections. Idempotent.
+
+        Failures of queued `record_nowait` rows were logged; call `flush()` first to get them.
+        """
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Item(None, loop, fut, stop=True))
+        self._closed = True
+        await fut
+        await asyncio.to_thread(self._writer.join)
+        await loop.run_in_executor(self._reader, self._rconn.close)
+        self._reader.shutdown(wait=False)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise LedgerError(f"The usage ledger {self.path} is closed.")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._reader, functools.partial(fn, self._rconn))
+        except sqlite3.Error as exc:
+            raise LedgerError(
+                f"Could not read the usage ledger {self.path} ({_reason(exc)})."
+            ) from None
+
+    async def spent(self, user: str, since: float) -> float:
+        """What `user` spent from `since` (epoch seconds) on, in USD."""
+
+        def q(c: sqlite3.Connection) -> float:
+            sql = "SELECT TOTAL(cost_usd) FROM llm_runs WHERE user = ? AND ts >= ?"
+            return float(c.execute(sql, (user, since)).fetchone()[0])
+
+        return await self._read(q)
+
+    async def spent_by_user(
+        self, day_start: float, month_start: float
+    ) -> dict[str, tuple[float, float]]:
+        """user -> (spent since `day_start`, spent since `month_start`): for `Budget(spent=…)`."""
+
+        def q(c: sqlite3.Connection) -> dict[str, tuple[float, float]]:
+            sql = (
+                "SELECT user, TOTAL(CASE WHEN ts >= ? THEN cost_usd ELSE 0 END), "
+                "TOTAL(CASE WHEN ts >= ? THEN cost_usd ELSE 0 END) "
+                "FROM llm_runs WHERE ts >= ? GROUP BY user"
+            )
+            args = (day_start, month_start, min(day_start, month_start))
+            return {u: (float(d), float(m)) for u, d, m in c.execute(sql, args)}
+
+        return await self._read(q)
+
+    async def usage(
+        self, since: float, until: float | None = None, user: str | None = None
+    ) -> list[UsageLine]:
+        """Attempts from `since` to before `until`, grouped by (model, task), sorted that way."""
+        where = ["ts >= ?"]
+        args: list[object] = [since]
+        if until is not None:
+            where.append("ts < ?")
+            args.append(until)
+        if user is not None:
+            where.append("user = ?")
+            args.append(user)
+        cond = " AND ".join(where)
+
+        def q(c: sqlite3.Connection) -> list[UsageLine]:
+            c.execute("BEGIN")  # one snapshot for both queries
+            try:
+                groups = c.execute(
+                    "SELECT model, task, COUNT(*), TOTAL(outcome = 'ok'), "
+                    "TOTAL(outcome = 'cancelled'), TOTAL(cost_usd), TOTAL(input_tokens), "
+                    f"TOTAL(output_tokens) FROM llm_runs WHERE {cond} "
+                    "GROUP BY model, task ORDER BY model, task",
+                    args,
+                ).fetchall()
+                latencies: dict[tuple[str, str], list[float]] = {}
+                for model, task, ms in c.execute(
+                    f"SELECT model, task, latency_ms FROM llm_runs WHERE {cond} "
+                    "AND outcome = 'ok' ORDER BY model, task, latency_ms",
+                    args,
+                ):
+                    latencies.setdefault((model, task), []).append(float(ms))
+            finally:
+                c.execute("COMMIT")
+            lines = []
+            for model, task, calls, ok, cancelled, cost, tin, tout in groups:
+                lat = latencies.get((model, task), [])
+                lines.append(
+                    UsageLine(
+                        model=model,
+                        task=task,
+                        calls=int(calls),
+                        ok=int(ok),
+                        failures=int(calls - ok - cancelled),
+                        cancelled=int(cancelled),
+                        cost_usd=float(cost),
+                        input_tokens=int(tin),
+                        output_tokens=int(tout),
+                        p50_ms=percentile(lat, 50),
+                        p95_ms=percentile(lat, 95),
+                    )
+                )
+            return lines
+
+        return await self._read(q)
+
+    async def recent(self, per_model: int = 100) -> list[LedgerRow]:
+        """The newest `per_model` rows of each model, oldest first: for `Health.warm`."""
+
+        def q(c: sqlite3.Connection) -> list[LedgerRow]:
+            c.execute("BEGIN")
+            try:
+                # distinct models by skipping through the (model, ts) index, not a table scan
+                models = [
+                    m
+                    for (m,) in c.execute(
+                        "WITH RECURSIVE m(model) AS ("
+                        " SELECT MIN(model) FROM llm_runs"
+                        " UNION ALL"
+                        " SELECT (SELECT MIN(model) FROM llm_runs WHERE model > m.model)"
+                        " FROM m WHERE m.model IS NOT NULL"
+                        ") SELECT model FROM m WHERE model IS NOT NULL"
+                    )
+                ]
+                found: list[tuple[float, int, LedgerRow]] = []
+                for model in models:
+                    for values in c.execute(
+                        f"SELECT id, {_COLUMNS} FROM llm_runs WHERE model = ? "
+                        "ORDER BY ts DESC, id DESC LIMIT ?",
+                        (model, per_model),
+                    ):
+                        found.append((values[1], values[0], _row(values[1:])))
+            finally:
+                c.execute("COMMIT")
+            found.sort(key=lambda t: (t[0], t[1]))
+            return [row for _, _, row in found]
+
+        return await self._read(q)

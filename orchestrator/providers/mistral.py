@@ -1,0 +1,42 @@
+"""Mistral's chat API (`POST {base_url}/chat/completions`) for Mistral, Codestral and Devstral.
+
+The wire is OpenAI's Chat Completions with Mistral's differences, which are all this module holds:
+
+- requests are validated strictly: an unknown field (`stream_options`, `max_completion_tokens`) is a
+  422 whose body carries a pydantic `detail` list, so streaming sends no `stream_options`; Mistral
+  puts `usage` on the last streamed chunk (the one with `finish_reason`) on its own;
+- errors are `{"object": "error", "message", "type", "param", "code"}` at the top level (429
+  `rate_limited` code "1300", 429 `service_tier_capacity_exceeded` code "3505"), or the gateway's
+  `{"message": "Requests rate limit exceeded"}` and `{"detail": "Unauthorized"}`;
+- a prompt that does not fit is a 400 "Prompt contains N tokens, too large for model with M maximum
+  context length"; `finish_reason` may be "error" (a failed generation) or "model_length";
+- `content` may be a list of parts (`text`, `thinking`, `reference`); only text parts are the reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from orchestrator.errors import Overloaded, ProviderError
+from orchestrator.providers.openai import OpenAIProvider
+
+# Mistral's code and type for "this model has no capacity for your tier right now".
+CAPACITY = frozenset({"3505", "service_tier_capacity_exceeded"})
+
+
+class MistralProvider(OpenAIProvider):
+    """Mistral's API: OpenAI's shape, Mistral's validation, errors and streaming usage."""
+
+    kind: ClassVar[str] = "mistral"
+    ask_stream_usage: ClassVar[bool] = False  # Mistral refuses the field (422) and needs no asking
+
+    def classify(
+        self, status: int, message: str, code: str | None, headers: Mapping[str, str]
+    ) -> ProviderError | None:
+        if status == 429 and (code in CAPACITY or "capacity exceeded" in message.lower()):
+            return Overloaded(
+                f"{self.name} has no capacity for this model right now (HTTP 429); "
+                "try again shortly or use another model."
+            )
+        return super().classify(status, message, code, headers)

@@ -1,0 +1,206 @@
+"""`ace fix`: fix the diagnostics of one file and print (or apply) the validated diff.
+
+Exit codes: 0 fixed, 1 nothing fixed (the reason is printed), 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import InputError, NoFix, OverBudget
+from orchestrator.types import Attempt, CodeIssue, Position, RiskLevel, TextRange, Tier
+
+EXIT_FIXED = 0
+
+
+def find_workspace(path: Path) -> Path | None:
+    """The nearest folder at or above `path` holding an `ace.toml`."""
+    for folder in [path.resolve().parent, *path.resolve().parents]:
+        if (folder / "ace.toml").is_file():
+            return folder
+    return None
+
+
+def read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path} does not exist.") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a folder; give a file.") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path} ({exc.strerror}).") from None
+    if b"\0" in data:
+        raise InputError(f"{path} looks binary; ACE fixes text files.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text; ACE fixes UTF-8 files.") from None
+
+
+def _position(raw: Any) -> Position:
+    return Position(int(raw["line"]), int(raw["character"]))
+
+
+def read_diagnostics(path: Path) -> list[CodeIssue]:
+    """LSP Diagnostic[] (or publishDiagnostics params with a `diagnostics` list) from a file."""
+    text = read_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    if isinstance(data, dict) and "diagnostics" in data:
+        data = data["diagnostics"]
+    if not isinstance(data, list):
+        raise InputError(f"{path} must hold a JSON array of LSP diagnostics.")
+    issues = []
+    for n, d in enumerate(data):
+        try:
+            code = d.get("code")
+            issues.append(
+                CodeIssue(
+                    range=TextRange(_position(d["range"]["start"]), _position(d["range"]["end"])),
+                    message=str(d["message"]),
+                    code=None if code is None else str(code),
+                    source=d.get("source"),
+                    severity=d.get("severity"),
+                )
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise InputError(
+                f"diagnostic #{n + 1} in {path} is not an LSP Diagnostic "
+                "(it needs range.start/end with line and character, and message)."
+            ) from None
+    return issues
+
+
+async def _issues(args: argparse.Namespace, text: str, language: str | None) -> list[CodeIssue]:
+    from orchestrator import ruff
+    from orchestrator.code import languages
+    from orchestrator.code.source import Source
+
+    if args.diagnostics:
+        return read_diagnostics(args.diagnostics)
+    spec = languages.resolve(language, str(args.path))
+    if spec is None or spec.name != "python":
+        raise InputError(
+            f"ACE finds diagnostics itself only in Python files; for {args.path.name} "
+            "pass --diagnostics FILE (an LSP Diagnostic[] JSON from any linter)."
+        )
+    return ruff.to_issues(Source(text), await ruff.check(text, str(args.path)))
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` so a crash leaves the old or the new file, never half of one."""
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".ace", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _attempts_json(attempts: Sequence[Attempt]) -> list[dict[str, Any]]:
+    keys = ("model", "provider", "outcome", "latency_ms", "cost_usd", "reason")
+    return [{k: asdict(a)[k] for k in keys} for a in attempts]
+
+
+def _print_diff(diff: str) -> None:
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.syntax import Syntax
+
+        Console().print(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))
+    else:
+        sys.stdout.write(diff)
+
+
+async def run(args: argparse.Namespace) -> int:
+    from orchestrator.ace import ace_auto_fix
+    from orchestrator.call import Orchestrator
+    from orchestrator.config import load_config
+
+    text = read_text(args.path)
+    language = args.language
+    issues = await _issues(args, text, language)
+    if args.line is not None:
+        issues = [i for i in issues if i.range.start.line + 1 <= args.line <= i.range.end.line + 1]
+    if not issues:
+        where = f" on line {args.line}" if args.line is not None else ""
+        raise NoFix(f"Nothing to fix: no diagnostics{where} in {args.path}.")
+    orchestrator = await Orchestrator.open(load_config(find_workspace(args.path)))
+    try:
+        result = await ace_auto_fix(
+            orchestrator,
+            file_path=str(args.path),
+            code=text,
+            issues=issues,
+            risk_level=RiskLevel(args.risk),
+            tier=Tier(args.tier),
+            user=args.user,
+            language=language,
+            display_path=args.path.name,
+        )
+    except (NoFix, OverBudget) as exc:
+        attempts = exc.attempts if isinstance(exc, NoFix) else ()
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "patches": [],
+                        "error": exc.reason,
+                        "model": None,
+                        "cost_usd": 0.0,
+                        "attempts": _attempts_json(attempts),
+                    },
+                    indent=2,
+                )
+            )
+        raise
+    finally:
+        await orchestrator.aclose()
+    if args.apply:
+        write_atomically(args.path, result.patch.new_text)
+    if args.json:
+        edits = [
+            {
+                "range": {
+                    "start": asdict(e.range.start),
+                    "end": asdict(e.range.end),
+                },
+                "newText": e.new_text,
+            }
+            for e in result.patch.edits
+        ]
+        out = {
+            "patches": [{"path": str(args.path), "diff": result.patch.diff, "edits": edits}],
+            "model": result.model,
+            "cost_usd": result.cost_usd,
+            "attempts": _attempts_json(result.attempts),
+        }
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        _print_diff(result.patch.diff)
+    n = len(issues)
+    done = "Wrote" if args.apply else "Made"
+    print(
+        f"ace: {done} a validated fix for {args.path} ({n} diagnostic{'s' if n != 1 else ''} "
+        f"given) with {result.model} (${result.cost_usd:.4f})"
+        + ("." if args.apply else "; run with --apply to write it."),
+        file=sys.stderr,
+    )
+    return EXIT_FIXED

@@ -1,0 +1,240 @@
+"""Health: percentiles, success rates, circuit transitions (injected clock) and warming."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.health import Health, ModelStats, percentile
+from orchestrator.ledger import LedgerRow
+
+
+class Clock:
+    def __init__(self, t: float = 1000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make(
+    window: int = 100, failure_threshold: int = 3, cooldown_s: float = 30.0
+) -> tuple[Health, Clock]:
+    clock = Clock()
+    health = Health(
+        window=window, failure_threshold=failure_threshold, cooldown_s=cooldown_s, clock=clock
+    )
+    return health, clock
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        ([], 50, None),
+        ([5.0], 50, 5.0),
+        ([5.0], 95, 5.0),
+        ([1.0, 2.0, 3.0, 4.0], 50, 2.5),
+        ([1.0, 2.0, 3.0], 50, 2.0),
+        ([1.0, 2.0, 3.0, 4.0], 0, 1.0),
+        ([1.0, 2.0, 3.0, 4.0], 100, 4.0),
+        ([float(i) for i in range(1, 101)], 95, 95.05),
+        ([float(i) for i in range(1, 101)], 50, 50.5),
+    ],
+)
+def test_percentile(values: list[float], q: float, expected: float | None) -> None:
+    assert percentile(values, q) == pytest.approx(expected)
+
+
+def test_percentile_rejects_bad_q() -> None:
+    with pytest.raises(ValueError):
+        percentile([1.0], 101)
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "calls", "rate"),
+    [
+        ([], 0, None),
+        (["ok"] * 4, 4, 1.0),
+        (["ok", "server_error", "ok", "invalid_patch"], 4, 0.5),
+        (["ok", "cancelled", "cancelled", "timeout"], 2, 0.5),  # cancelled is not counted
+        (["cancelled"], 0, None),
+        (["rate_limited", "ok"], 2, 0.5),
+    ],
+)
+def test_success_rate(outcomes: list[str], calls: int, rate: float | None) -> None:
+    h, _ = make()
+    for o in outcomes:
+        h.record("m", o, 100.0)
+    s = h.stats("m")
+    assert s.calls == calls
+    assert s.success_rate == rate
+
+
+def test_latency_percentiles_come_from_ok_calls_only() -> None:
+    h, _ = make()
+    for ms in (100.0, 200.0, 300.0, 400.0, 500.0):
+        h.record("m", "ok", ms)
+    h.record("m", "timeout", 60_000.0)
+    h.record("m", "invalid_patch", 9_000.0)
+    s = h.stats("m")
+    assert s.p50_ms == 300.0
+    assert s.p95_ms == pytest.approx(480.0)
+    assert h.p95("m") == pytest.approx(480.0)
+    assert h.p95("unknown") is None
+    assert h.stats("unknown") == ModelStats(0, None, None, None)
+
+
+def test_window_keeps_only_recent_calls() -> None:
+    h, _ = make(window=10)
+    for _ in range(10):
+        h.record("m", "server_error", 1.0)
+    for i in range(10):
+        h.record("m", "ok", float(i))
+    s = h.stats("m")
+    assert (s.calls, s.success_rate) == (10, 1.0)
+    for _ in range(5):
+        h.record("m", "ok", 1000.0)
+    assert h.stats("m").p50_ms == pytest.approx(1000.0 * 0.5 + 9.0 * 0.5)  # 5..9 and 5 x 1000
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "state"),
+    [
+        ([], "closed"),
+        (["server_error"] * 2, "closed"),
+        (["server_error"] * 3, "open"),
+        (["server_error", "overloaded", "timeout"], "open"),
+        (["unavailable", "bad_response", "timeout"], "open"),
+        (["timeout", "timeout", "ok", "timeout", "timeout"], "closed"),  # ok resets
+        (["timeout", "timeout", "invalid_patch", "timeout", "timeout"], "closed"),  # answered
+        (["timeout", "timeout", "rate_limited", "timeout"], "open"),  # neutral: no reset
+        (["timeout", "auth", "quota_exhausted", "cancelled", "timeout", "timeout"], "open"),
+        (["context_too_long", "bad_request"] * 5, "closed"),  # neutral: never opens
+        (["rate_limited"] * 10, "closed"),
+        (["over_budget", "unsupported"] * 5, "closed"),  # unknown kinds are neutral
+        (["timeout", "timeout", "something_new", "timeout"], "open"),
+    ],
+)
+def test_circuit_opens_on_consecutive_failures(outcomes: list[str], state: str) -> None:
+    h, _ = make()
+    for o in outcomes:
+        h.record("m", o, 10.0)
+    assert h.state("m") == state
+    assert h.allow("m") is (state == "closed")
+
+
+def test_threshold_is_configurable() -> None:
+    h, _ = make(failure_threshold=1)
+    h.record("m", "timeout", 1.0)
+    assert h.state("m") == "open"
+
+
+def test_cool_down_then_single_probe_then_close() -> None:
+    h, clock = make(cooldown_s=30.0)
+    for _ in range(3):
+        h.record("m", "server_error", 10.0)
+    assert h.state("m") == "open"
+    clock.t += 29.9
+    assert not h.allow("m")
+    assert h.state("m") == "open"
+    clock.t += 0.1
+    assert h.state("m") == "half_open"
+    assert h.circuits() == {"m": "half_open"}
+    assert h.allow("m")  # the probe
+    assert not h.allow("m")  # only one at a time
+    assert not h.allow("m")
+    h.record("m", "ok", 50.0)
+    assert h.state("m") == "closed"
+    assert h.allow("m") and h.allow("m")
+
+
+def test_failed_probe_reopens_for_another_cool_down() -> None:
+    h, clock = make(cooldown_s=30.0)
+    for _ in range(3):
+        h.record("m", "timeout", 10.0)
+    clock.t += 30
+    assert h.allow("m")
+    clock.t += 5
+    h.record("m", "timeout", 5000.0)
+    assert h.state("m") == "open"
+    clock.t += 29
+    assert not h.allow("m")
+    clock.t += 1
+    assert h.allow("m")
+    h.record("m", "invalid_patch", 10.0)  # the model answered: closes
+    assert h.state("m") == "closed"
+
+
+def test_neutral_probe_outcome_frees_the_slot() -> None:
+    h, clock = make()
+    for _ in range(3):
+        h.record("m", "timeout", 10.0)
+    clock.t += 30
+    assert h.allow("m")
+    h.record("m", "rate_limited", 10.0)
+    assert h.state("m") == "half_open"
+    assert h.allow("m")
+    assert not h.allow("m")
+
+
+def test_lost_probe_is_given_up_after_a_cool_down() -> None:
+    h, clock = make(cooldown_s=10.0)
+    for _ in range(3):
+        h.record("m", "timeout", 10.0)
+    clock.t += 10
+    assert h.allow("m")
+    clock.t += 9.9
+    assert not h.allow("m")
+    clock.t += 0.1
+    assert h.allow("m")
+
+
+def test_late_outcomes_while_open_do_not_change_the_circuit() -> None:
+    h, clock = make()
+    for _ in range(3):
+        h.record("m", "timeout", 10.0)
+    h.record("m", "ok", 10.0)  # a call that started before the circuit opened
+    assert h.state("m") == "open"
+    assert h.stats("m").calls == 4  # but its figures count
+    clock.t += 30
+    h.record("m", "ok", 10.0)  # after the cool-down: counts as the probe's answer
+    assert h.state("m") == "closed"
+
+
+def test_circuits_are_per_model() -> None:
+    h, _ = make()
+    for _ in range(3):
+        h.record("a", "timeout", 10.0)
+    h.record("b", "ok", 10.0)
+    assert h.circuits() == {"a": "open", "b": "closed"}
+    assert h.allow("never-seen")
+    assert h.state("never-seen") == "closed"
+
+
+def row(model: str, outcome: str, ms: float, ts: float) -> LedgerRow:
+    return LedgerRow(ts, "r", "u", "AUTO_FIX", "free", model, "p", 1, 1, 0.0, ms, outcome, 0)
+
+
+def test_warm_loads_figures_but_not_circuits() -> None:
+    h, _ = make(window=4)
+    rows = [row("a", "timeout", 9.0, float(t)) for t in range(10)]
+    rows += [row("a", "ok", 100.0 * t, 100.0 + t) for t in range(1, 4)]
+    rows.append(row("b", "ok", 42.0, 5.0))
+    h.warm(reversed(rows))  # any order: applied oldest first
+    assert h.state("a") == "closed"
+    assert h.allow("a")
+    s = h.stats("a")
+    assert s.calls == 4  # window of 4: one timeout and the three ok
+    assert s.success_rate == 0.75
+    assert s.p50_ms == 200.0
+    assert h.stats("b") == ModelStats(1, 42.0, 42.0, 1.0)
+    # warming does not count towards the breaker: two more failures do not open it
+    h.record("a", "timeout", 1.0)
+    h.record("a", "timeout", 1.0)
+    assert h.state("a") == "closed"
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError):
+        Health(window=0)
+    with pytest.raises(ValueError):
+        Health(failure_threshold=0)
