@@ -10,6 +10,7 @@ running model passes its p95 latency, start the next one too and keep the first 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +31,7 @@ from orchestrator.retry import retry_delay
 from orchestrator.routing import Route, RoutingTable, Skip, load_routing, route
 from orchestrator.types import Attempt, LLMRequest, LLMResult, ProviderReply, Tier, Usage
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Validator = Callable[[ProviderReply], T]
 
@@ -126,16 +128,20 @@ class Orchestrator:
 
         config = config or load_config(workspace)
         providers = {name: make_provider(s) for name, s in config.providers.items()}
-        ledger: Ledger | None = Ledger(config.ledger_path)
+        ledger: Ledger | None = None
         health = Health()
         spent: dict[str, tuple[float, float]] = {}
         try:
-            assert ledger is not None
+            ledger = Ledger(config.ledger_path)
             day, month = budgeting.period_starts(budgeting.utc_today())
             spent = await ledger.spent_by_user(day, month)
             health.warm(await ledger.recent())
-        except LedgerError:
-            ledger = None  # fixes matter more than bookkeeping; `ace doctor` reports it
+        except LedgerError as exc:
+            # fixes matter more than bookkeeping: go on without the ledger, say so once
+            log.warning("%s ACE goes on without a usage ledger.", exc.reason)
+            if ledger is not None:
+                await ledger.close()
+            ledger = None
         return cls(
             load(config.model_tables),
             providers,

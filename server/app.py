@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from lsprotocol import types as lsp
+from pygls import uris
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 
-from orchestrator.call import Orchestrator, default_orchestrator
+from orchestrator.call import Orchestrator
 from server import __version__
 from server.settings import Settings, parse_settings
 
@@ -25,8 +28,24 @@ class FixFailed(JsonRpcException):
 class AceServer(LanguageServer):
     def __init__(self, orchestrator: Orchestrator | None = None) -> None:
         super().__init__("ace", __version__)
-        self.orchestrator = orchestrator or default_orchestrator()
+        self._orchestrator = orchestrator
+        self._opening: asyncio.Lock | None = None
+        self.workspace_root: Path | None = None
         self.settings = Settings()
+
+    async def orchestrator(self) -> Orchestrator:
+        """The orchestrator, opened on first use (config of the workspace, ledger, providers)."""
+        if self._orchestrator is None:
+            self._opening = self._opening or asyncio.Lock()
+            async with self._opening:
+                if self._orchestrator is None:
+                    self._orchestrator = await Orchestrator.open(workspace=self.workspace_root)
+        return self._orchestrator
+
+    async def close(self) -> None:
+        if self._orchestrator is not None:
+            await self._orchestrator.aclose()
+            self._orchestrator = None
 
     @property
     def encoding(self) -> str:
@@ -40,15 +59,25 @@ def _setup_settings(server: AceServer) -> None:
     @server.feature(lsp.INITIALIZE)
     def initialize(ls: AceServer, params: lsp.InitializeParams) -> None:
         ls.settings, problems = parse_settings(params.initialization_options)
+        root = params.root_uri or (
+            params.workspace_folders[0].uri if params.workspace_folders else None
+        )
+        ls.workspace_root = Path(uris.to_fs_path(root) or ".") if root else None
         for problem in problems:
             log.warning(problem)
             ls.tell(problem, lsp.MessageType.Warning)
 
 
+def _setup_lifecycle(server: AceServer) -> None:
+    @server.feature(lsp.SHUTDOWN)
+    async def shutdown(ls: AceServer, params: None) -> None:
+        await ls.close()  # flushes the ledger before the process goes
+
+
 def _features() -> list[Callable[[AceServer], None]]:
     from server import code_actions
 
-    return [_setup_settings, code_actions.setup]
+    return [_setup_settings, _setup_lifecycle, code_actions.setup]
 
 
 def create_server(orchestrator: Orchestrator | None = None) -> AceServer:

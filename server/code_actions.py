@@ -116,7 +116,7 @@ async def fix(ls: AceServer, data: Any) -> tuple[lsp.WorkspaceEdit, AutoFix]:
     settings = ls.settings
     try:
         result = await ace_auto_fix(
-            ls.orchestrator,
+            await ls.orchestrator(),
             file_path=doc.path,
             code=doc.source,
             issues=_issues(ls, doc, diagnostics),
