@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Tree
 
-from orchestrator.call import DEFAULT_OPTIONS, CallOptions, Orchestrator
+from orchestrator.call import CallOptions, Orchestrator
 from orchestrator.code import patches, spans
 from orchestrator.code.prompts import fix_messages, review_messages
 from orchestrator.code.review import Finding, parse_review
@@ -95,7 +95,7 @@ async def ace_auto_fix(
     language: str | None = None,
     display_path: str | None = None,
     tree: Tree | None = None,
-    options: CallOptions = DEFAULT_OPTIONS,
+    options: CallOptions | None = None,
 ) -> AutoFix:
     """Fix `issues` in `code`; returns a validated patch or raises NoFix with every attempt."""
     if not issues:
@@ -154,7 +154,7 @@ async def ace_review(
     language: str | None = None,
     display_path: str | None = None,
     tree: Tree | None = None,
-    options: CallOptions = DEFAULT_OPTIONS,
+    options: CallOptions | None = None,
 ) -> Review:
     """Review the function or class around `target`; raises NoFix when no model gave a review."""
     source = Source(code)

@@ -107,6 +107,7 @@ class Orchestrator:
         health: Health | None = None,
         cache: ResponseCache | None = None,
         hedging: Mapping[Tier, bool] | None = None,
+        defaults: CallOptions = DEFAULT_OPTIONS,
         sleep: Callable[[float], object] = asyncio.sleep,
     ) -> None:
         self.registry = registry
@@ -117,6 +118,7 @@ class Orchestrator:
         self.health = health or Health()
         self.cache = cache or ResponseCache()
         self.hedging = dict(hedging or {})
+        self.defaults = defaults
         self._sleep = sleep
 
     @classmethod
@@ -150,6 +152,11 @@ class Orchestrator:
             health=health,
             cache=ResponseCache(config.cache_ttl_s),
             hedging=config.hedging,
+            defaults=CallOptions(
+                max_retries=config.max_retries,
+                retry_after_limit_s=config.retry_after_limit_s,
+                attempt_timeout_s=config.attempt_timeout_s,
+            ),
         )
 
     async def aclose(self) -> None:
@@ -174,8 +181,8 @@ class Orchestrator:
                 )
         return out
 
-    def route(self, request: LLMRequest, options: CallOptions = DEFAULT_OPTIONS) -> Route:
-        return self._route(request, options)[0]
+    def route(self, request: LLMRequest, options: CallOptions | None = None) -> Route:
+        return self._route(request, options or self.defaults)[0]
 
     def _route(self, request: LLMRequest, options: CallOptions) -> tuple[Route, list[str]]:
         """The chain, and the reasons models were passed over for budget (for OverBudget)."""
@@ -233,8 +240,13 @@ class Orchestrator:
     # -- the call ------------------------------------------------------------------------------
 
     async def call(
-        self, request: LLMRequest, validate: Validator[T], options: CallOptions = DEFAULT_OPTIONS
+        self, request: LLMRequest, validate: Validator[T], options: CallOptions | None = None
     ) -> Called[T]:
+        """Route, then try models until one's reply passes `validate`; see the module docstring.
+
+        `options` None means the orchestrator's defaults (from the config).
+        """
+        options = options or self.defaults
         routed, refusals = self._route(request, options)
         ctx = _Call(
             request=request,

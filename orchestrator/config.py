@@ -101,6 +101,9 @@ class AceConfig:
         default_factory=lambda: {Tier.FREE: False, Tier.PRO: False, Tier.ULTIMATE: True}
     )
     cache_ttl_s: float = 3600.0
+    max_retries: int = 2  # per model, retryable errors only
+    retry_after_limit_s: float = 20.0  # a longer `retry-after` moves on to the next model
+    attempt_timeout_s: float | None = None  # wall-clock bound per attempt
     model_tables: tuple[Mapping[str, Any], ...] = ()  # [models] tables of user files, in order
     sources: tuple[Path, ...] = ()  # the files that were read
 
@@ -187,6 +190,21 @@ def _limits(
     return out
 
 
+def _calls(table: Mapping[str, Any]) -> dict[str, Any]:
+    """The [calls] section: retries and timeouts."""
+    out: dict[str, Any] = {}
+    try:
+        if "max_retries" in table:
+            out["max_retries"] = max(int(table["max_retries"]), 0)
+        if "retry_after_limit_s" in table:
+            out["retry_after_limit_s"] = float(table["retry_after_limit_s"])
+        if "attempt_timeout_s" in table:
+            out["attempt_timeout_s"] = float(table["attempt_timeout_s"]) or None
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"The [calls] section of ACE's config is invalid ({exc}).") from None
+    return out
+
+
 def load_config(workspace: Path | None = None, env: Mapping[str, str] | None = None) -> AceConfig:
     """Defaults, `$ACE_HOME/config.toml` and `models.toml`, `<workspace>/ace.toml`, then env."""
     env = os.environ if env is None else env
@@ -199,6 +217,7 @@ def load_config(workspace: Path | None = None, env: Mapping[str, str] | None = N
     limits: dict[Tier, TierLimits] = dict(DEFAULT_LIMITS)
     hedging = {Tier.FREE: False, Tier.PRO: False, Tier.ULTIMATE: True}
     cache_ttl = 3600.0
+    calls: dict[str, Any] = {}
     models: list[Mapping[str, Any]] = []
     sources: list[Path] = []
     user_models = _read(home / "models.toml")
@@ -222,6 +241,7 @@ def load_config(workspace: Path | None = None, env: Mapping[str, str] | None = N
                     f"[hedging] in {path} names an unknown tier '{tier_name}'."
                 ) from None
         cache_ttl = float(data.get("cache", {}).get("ttl_s", cache_ttl))
+        calls.update(data.get("calls", {}))
         if "models" in data:
             models.append(data["models"])
     providers = {
@@ -234,6 +254,7 @@ def load_config(workspace: Path | None = None, env: Mapping[str, str] | None = N
         limits=limits,
         hedging=hedging,
         cache_ttl_s=cache_ttl,
+        **_calls(calls),
         model_tables=tuple(models),
         sources=tuple(sources),
     )

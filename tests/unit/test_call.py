@@ -1,0 +1,251 @@
+"""instrumented_call: retries, fallback, budgets, cache, hedging, cancellation, ledger rows.
+
+Providers here are scripted (this tests the pipeline, not a vendor's wire; those are tested against
+fake servers in test_provider_*.py). Waits are recorded, not slept, except where a test needs a
+model to be slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.budget import Budget
+from orchestrator.call import CallOptions, Orchestrator, Progress
+from orchestrator.errors import (
+    AuthError,
+    BadRequest,
+    NoFix,
+    OverBudget,
+    PatchError,
+    RateLimited,
+    ServerError,
+)
+from orchestrator.health import Health
+from orchestrator.ledger import Ledger
+from orchestrator.registry import ModelSpec, Registry
+from orchestrator.types import LLMRequest, Message, ProviderReply, TaskType, Tier
+from tests.scripted import Scripted, Slow, model
+
+REQUEST = LLMRequest(TaskType.AUTO_FIX, (Message("user", "fix it"),), max_output_tokens=1000)
+
+
+def accept(reply: ProviderReply) -> str:
+    if reply.text == "bad":
+        raise PatchError("The reply contains no unified diff.")
+    return reply.text
+
+
+def orchestrator(
+    models: list[ModelSpec], scripts: dict[str, Scripted], **kwargs: object
+) -> tuple[Orchestrator, list[float]]:
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    orch = Orchestrator(Registry(models), scripts, sleep=sleep, **kwargs)  # type: ignore[arg-type]
+    return orch, sleeps
+
+
+def only(*names: str, **kw: object) -> CallOptions:
+    return CallOptions(models=names, **kw)  # type: ignore[arg-type]
+
+
+def outcomes(orch_result: object) -> list[tuple[str, str, int]]:
+    attempts = orch_result.attempts  # type: ignore[attr-defined]
+    return [(a.model, a.outcome, a.retry) for a in attempts]
+
+
+async def test_retries_retryable_errors_honouring_retry_after() -> None:
+    a = Scripted("a", [RateLimited("429.", retry_after=1.5), ServerError("500."), "fixed"])
+    orch, sleeps = orchestrator([model("a")], {"a": a})
+    called = await orch.call(REQUEST, accept, only("a"))
+    assert called.value == "fixed"
+    assert outcomes(called.result) == [
+        ("a", "rate_limited", 1),
+        ("a", "server_error", 2),
+        ("a", "ok", 3),
+    ]
+    assert sleeps[0] == 1.5  # retry-after honoured
+    assert 0.75 <= sleeps[1] <= 1.0  # backoff for retry 2: 1 s minus up to 25% jitter
+
+
+async def test_retry_after_beyond_the_bound_moves_on_at_once() -> None:
+    a = Scripted("a", [RateLimited("429.", retry_after=120)])
+    b = Scripted("b", ["fixed"])
+    orch, sleeps = orchestrator([model("a"), model("b")], {"a": a, "b": b})
+    called = await orch.call(REQUEST, accept, only("a", "b"))
+    assert outcomes(called.result) == [("a", "rate_limited", 1), ("b", "ok", 1)]
+    assert sleeps == []
+
+
+async def test_non_retryable_errors_and_bad_replies_move_on_without_retry() -> None:
+    a = Scripted("a", [BadRequest("400.")])
+    b = Scripted("b", ["bad"])
+    c = Scripted("c", ["fixed"])
+    orch, sleeps = orchestrator([model("a"), model("b"), model("c")], {"a": a, "b": b, "c": c})
+    called = await orch.call(REQUEST, accept, only("a", "b", "c"))
+    assert outcomes(called.result) == [
+        ("a", "bad_request", 1),
+        ("b", "invalid_patch", 1),
+        ("c", "ok", 1),
+    ]
+    assert [x.chain_position for x in called.result.attempts] == [0, 1, 2]
+    assert sleeps == []
+    assert called.result.attempts[0].cost_usd == 0  # an error reply is not billed
+    assert called.result.attempts[1].cost_usd == pytest.approx(0.0013)  # a refused answer is
+    assert called.result.cost_usd == pytest.approx(2 * 0.0013)
+
+
+async def test_an_auth_error_skips_the_providers_other_models() -> None:
+    shared = Scripted("p", [AuthError("p refused the API key (HTTP 401); check P_KEY.")])
+    models = [
+        ModelSpec("p1", "p", "p1", 0.001, 0.003, 32000, 4096, ("AUTO_FIX",)),
+        ModelSpec("p2", "p", "p2", 0.001, 0.003, 32000, 4096, ("AUTO_FIX",)),
+        model("b"),
+    ]
+    orch, _ = orchestrator(models, {"p": shared, "b": Scripted("b", ["fixed"])})
+    called = await orch.call(REQUEST, accept, only("p1", "p2", "b"))
+    assert outcomes(called.result) == [("p1", "auth", 1), ("b", "ok", 1)]
+    assert ("p2", "p refused its key earlier.") in called.result.skipped
+    assert shared.calls == ["p1"]
+
+
+async def test_budget_skips_an_expensive_model_for_a_cheaper_one() -> None:
+    big = model("big", 1.0, 3.0)  # per 1K: its estimate breaks the free tier's $0.01 cap
+    orch, _ = orchestrator(
+        [big, model("b")], {"big": Scripted("big", []), "b": Scripted("b", ["ok"])}
+    )
+    called = await orch.call(REQUEST, accept, only("big", "b"))
+    assert outcomes(called.result) == [("b", "ok", 1)]
+    (skip,) = called.result.skipped
+    assert skip[0] == "big" and "exceeds the free tier's $0.01 per-request cap" in skip[1]
+
+
+async def test_over_budget_when_nothing_fits_names_the_figures() -> None:
+    orch, _ = orchestrator([model("big", 1.0, 3.0)], {"big": Scripted("big", [])})
+    with pytest.raises(
+        OverBudget, match=r"big's estimate \$3\.\d+ exceeds the free tier's \$0\.01"
+    ):
+        await orch.call(REQUEST, accept, only("big"))
+
+
+async def test_daily_budget_override_is_enforced() -> None:
+    orch, _ = orchestrator([model("a")], {"a": Scripted("a", ["ok", "ok"])})
+    await orch.call(REQUEST, accept, only("a", daily_usd=0.004, use_cache=False))
+    with pytest.raises(OverBudget, match="daily budget"):
+        await orch.call(REQUEST, accept, only("a", daily_usd=0.004, use_cache=False))
+
+
+async def test_an_identical_request_costs_nothing_twice() -> None:
+    a = Scripted("a", ["fixed"])
+    orch, _ = orchestrator([model("a")], {"a": a})
+    first = await orch.call(REQUEST, accept, only("a"))
+    second = await orch.call(REQUEST, accept, only("a"))
+    assert a.calls == ["a"]
+    assert second.value == "fixed" and second.result.cost_usd == 0 < first.result.cost_usd
+    assert second.result.attempts[0].reason == "cached"
+
+
+async def test_hedging_starts_the_next_model_after_the_primarys_p95() -> None:
+    health = Health()
+    for _ in range(10):
+        health.record("a", "ok", 60.0)
+    a = Scripted("a", [Slow(5.0, "late")])
+    b = Scripted("b", ["fast"])
+    orch, _ = orchestrator([model("a"), model("b")], {"a": a, "b": b}, health=health)
+    t0 = time.perf_counter()
+    called = await orch.call(REQUEST, accept, only("a", "b", hedging=True))
+    elapsed = time.perf_counter() - t0
+    assert called.value == "fast"
+    assert elapsed < 2.0  # not the primary's 5 s
+    assert a.cancelled == 1
+    assert sorted(outcomes(called.result)) == [("a", "cancelled", 1), ("b", "ok", 1)]
+    assert orch.budget.open_reservations == 0
+
+
+async def test_without_hedging_a_slow_primary_is_waited_for() -> None:
+    a = Scripted("a", [Slow(0.2, "late")])
+    orch, _ = orchestrator([model("a"), model("b")], {"a": a, "b": Scripted("b", [])})
+    called = await orch.call(REQUEST, accept, only("a", "b", hedging=False))
+    assert called.value == "late"
+
+
+async def test_cancelling_the_call_records_it_and_keeps_only_the_input_cost(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    a = Scripted("a", [Slow(30.0, "never")])
+    orch, _ = orchestrator([model("a")], {"a": a}, ledger=ledger)
+    task = asyncio.ensure_future(orch.call(REQUEST, accept, only("a")))
+    while not a.calls:
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await ledger.flush()
+    (row,) = await ledger.recent()
+    assert row.outcome == "cancelled" and row.cost_usd > 0 and row.output_tokens == 0
+    status = orch.budget.status("local", Tier.FREE)
+    assert status.reserved == 0 and status.spent_today == pytest.approx(row.cost_usd)
+    await ledger.close()
+
+
+async def test_ledger_rows_match_the_attempts(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    scripts = {
+        "a": Scripted("a", [ServerError("500."), ServerError("500."), ServerError("500.")]),
+        "b": Scripted("b", ["bad"]),
+        "c": Scripted("c", ["fixed"]),
+    }
+    orch, _ = orchestrator([model("a"), model("b"), model("c")], scripts, ledger=ledger)
+    called = await orch.call(REQUEST, accept, only("a", "b", "c"))
+    await ledger.flush()
+    rows = sorted(await ledger.recent(), key=lambda r: (r.chain_position, r.attempt))
+    assert [(r.model, r.outcome, r.chain_position, r.attempt) for r in rows] == [
+        (x.model, x.outcome, x.chain_position, x.retry) for x in called.result.attempts
+    ]
+    assert {r.request_id for r in rows} == {called.result.request_id}
+    assert sum(r.cost_usd for r in rows) == pytest.approx(called.result.cost_usd)
+    await ledger.close()
+
+
+async def test_repeated_failures_open_the_circuit_for_the_next_call() -> None:
+    a = Scripted("a", [ServerError("500.")] * 3)
+    b = Scripted("b", ["fixed", "fixed again"])
+    orch, _ = orchestrator([model("a"), model("b")], {"a": a, "b": b})
+    await orch.call(REQUEST, accept, only("a", "b"))
+    assert orch.health.state("a") == "open"
+    routed = orch.route(LLMRequest(TaskType.AUTO_FIX, (Message("user", "x"),)))
+    assert "a" not in [m.id for m in routed.chain]
+
+
+async def test_streaming_reports_progress() -> None:
+    seen: list[Progress] = []
+    orch, _ = orchestrator([model("a")], {"a": Scripted("a", ["x" * 400])})
+    called = await orch.call(REQUEST, accept, only("a", on_progress=seen.append))
+    assert called.value == "x" * 400
+    assert seen[0] == Progress("a", 1, 1, 0)
+    assert seen[-1].output_tokens == 100
+
+
+async def test_an_attempt_timeout_is_a_timeout_outcome() -> None:
+    a = Scripted("a", [Slow(10.0, "late")])
+    orch, _ = orchestrator([model("a"), model("b")], {"a": a, "b": Scripted("b", ["ok"])})
+    called = await orch.call(REQUEST, accept, only("a", "b", attempt_timeout_s=0.05, max_retries=0))
+    assert outcomes(called.result) == [("a", "timeout", 1), ("b", "ok", 1)]
+    assert called.result.attempts[0].cost_usd > 0  # the prompt was sent: its input is billed
+
+
+async def test_no_fix_when_every_model_fails() -> None:
+    orch, _ = orchestrator([model("a")], {"a": Scripted("a", ["bad"])})
+    with pytest.raises(NoFix) as info:
+        await orch.call(REQUEST, accept, only("a"))
+    assert info.value.reason == "The reply contains no unified diff."
+    assert [x.outcome for x in info.value.attempts] == ["invalid_patch"]
+
+
+def test_budget_default_is_the_tiers() -> None:
+    assert isinstance(Orchestrator(Registry([]), {}).budget, Budget)
