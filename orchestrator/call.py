@@ -1,10 +1,11 @@
 """instrumented_call(): the one entry point for model calls.
 
 Route the request (by task, tier, keys, circuits and budget), then try the chain: reserve the
-estimate, call, retry retryable errors with jittered backoff (honouring `retry-after` up to a
-bound), run the caller's validator (a refused reply moves on to the next model), settle the real
-cost, write one ledger row per attempt and feed the health stats. Optionally hedge: when the
-running model passes its p95 latency, start the next one too and keep the first valid answer.
+estimate, call, run the caller's validator (a refused reply moves on to the next model), settle
+the real cost, write one ledger row per attempt and feed the health stats. A retryable error moves
+on to the next model at once; the same model is retried (jittered backoff, `retry-after` honoured
+up to a bound) only when no other model is left. Optionally hedge: when the running model passes
+its p95 latency, start the next one too and keep the first valid answer.
 """
 
 from __future__ import annotations
@@ -378,7 +379,9 @@ class Orchestrator:
                 self._record(ctx, model, position, retry, exc.kind, keep, usage, t0, exc.reason)
                 if isinstance(exc, AuthError):
                     ctx.dead_providers.add(model.provider)
-                if exc.retryable and retry <= options.max_retries:
+                # Falling back is the retry: an editor waits for no backoff while another model
+                # could answer. The same model is retried only when nothing is left after it.
+                if exc.retryable and retry <= options.max_retries and not _fallback(ctx, position):
                     delay = retry_delay(
                         retry, getattr(exc, "retry_after", None), limit=options.retry_after_limit_s
                     )
@@ -486,6 +489,11 @@ class Orchestrator:
                     attempt=retry,
                 )
             )
+
+
+def _fallback(ctx: _Call, position: int) -> bool:
+    """Is there a model after `position` in the chain that may still be tried?"""
+    return any(m.provider not in ctx.dead_providers for m in ctx.chain[position + 1 :])
 
 
 async def _cancel(pending: Mapping[asyncio.Task[_Success[T] | None], float]) -> None:

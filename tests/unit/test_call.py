@@ -214,9 +214,10 @@ async def test_ledger_rows_match_the_attempts(tmp_path: Path) -> None:
 
 async def test_repeated_failures_open_the_circuit_for_the_next_call() -> None:
     a = Scripted("a", [ServerError("500.")] * 3)
-    b = Scripted("b", ["fixed", "fixed again"])
+    b = Scripted("b", ["fixed"] * 3)
     orch, _ = orchestrator([model("a"), model("b")], {"a": a, "b": b})
-    await orch.call(REQUEST, accept, only("a", "b"))
+    for _ in range(3):  # each call fails on `a` once, then `b` answers
+        await orch.call(REQUEST, accept, only("a", "b", use_cache=False))
     assert orch.health.state("a") == "open"
     routed = orch.route(LLMRequest(TaskType.AUTO_FIX, (Message("user", "x"),)))
     assert "a" not in [m.id for m in routed.chain]
@@ -249,3 +250,11 @@ async def test_no_fix_when_every_model_fails() -> None:
 
 def test_budget_default_is_the_tiers() -> None:
     assert isinstance(Orchestrator(Registry([]), {}).budget, Budget)
+
+
+async def test_a_retryable_error_falls_back_at_once_when_another_model_is_left() -> None:
+    a = Scripted("a", [ServerError("500.")])
+    orch, sleeps = orchestrator([model("a"), model("b")], {"a": a, "b": Scripted("b", ["ok"])})
+    called = await orch.call(REQUEST, accept, only("a", "b"))
+    assert outcomes(called.result) == [("a", "server_error", 1), ("b", "ok", 1)]
+    assert sleeps == []  # no backoff: the next model is the retry
