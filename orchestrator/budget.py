@@ -183,10 +183,13 @@ class Budget:
         _check_amount(amount, "amount")
         self._roll()
         limits = self._tier_limits(tier)
-        subject = f"{model}'s estimate {usd(amount)}" if model else f"The estimate {usd(amount)}"
+
+        def subject() -> str:  # formatted only for a refusal: this check runs on every call
+            return f"{model}'s estimate {usd(amount)}" if model else f"The estimate {usd(amount)}"
+
         if amount > limits.per_request_usd + _EPSILON:
             return (
-                f"{subject} exceeds the {tier.value} tier's "
+                f"{subject()} exceeds the {tier.value} tier's "
                 f"{usd(limits.per_request_usd)} per-request cap."
             )
         account = self._accounts.get(user) or _Account()
@@ -197,7 +200,7 @@ class Budget:
         ):
             if limit is not None and spent + reserved + amount > limit + _EPSILON:
                 return (
-                    f"{subject} would pass {user}'s {period} budget ({usd(spent)} spent, "
+                    f"{subject()} would pass {user}'s {period} budget ({usd(spent)} spent, "
                     f"{usd(reserved)} reserved, limit {usd(limit)})."
                 )
         return None

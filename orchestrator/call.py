@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -264,30 +264,50 @@ class Orchestrator:
             detail = f": {reasons[0]}" if reasons else "."
             raise NoFix(f"No model can do {request.task.value} for this tier{detail}")
         hedge = options.hedging if options.hedging is not None else self.hedging.get(request.tier)
-        pending: dict[asyncio.Task[_Success[T] | None], float] = {}
-        next_index, hedged = 0, False
+        run = self._hedged if hedge else self._sequential
+        outcome = await run(ctx, validate)
+        if outcome is not None:
+            return Called(outcome.value, self._result(ctx, outcome.model, outcome.reply))
+        if ctx.budget_refusals and not ctx.attempts:
+            raise OverBudget(f"No model fits the budget; {ctx.budget_refusals[0]}")
+        raise NoFix(_summary(ctx), tuple(ctx.attempts))
+
+    def _callable(self, ctx: _Call) -> Iterator[tuple[int, ModelSpec]]:
+        """The chain's models in order, passing over providers that refused their key meanwhile."""
+        for position, model in enumerate(ctx.chain):
+            if model.provider in ctx.dead_providers:
+                ctx.skipped.append((model.id, f"{model.provider} refused its key earlier."))
+                continue
+            yield position, model
+
+    async def _sequential(self, ctx: _Call, validate: Validator[T]) -> _Success[T] | None:
+        for position, model in self._callable(ctx):
+            outcome = await self._run_model(ctx, position, model, validate)
+            if outcome is not None:
+                return outcome
+        return None
+
+    async def _hedged(self, ctx: _Call, validate: Validator[T]) -> _Success[T] | None:
+        """As _sequential, but once the running model passes its p95, the next one starts too."""
+        models = self._callable(ctx)
+        pending: dict[asyncio.Task[_Success[T] | None], tuple[float, ModelSpec]] = {}
+        hedged = False
 
         def launch() -> bool:
-            nonlocal next_index
-            while next_index < len(ctx.chain):
-                model = ctx.chain[next_index]
-                position = next_index
-                next_index += 1
-                if model.provider in ctx.dead_providers:
-                    ctx.skipped.append((model.id, f"{model.provider} refused its key earlier."))
-                    continue
-                task = asyncio.ensure_future(self._run_model(ctx, position, model, validate))
-                pending[task] = time.monotonic()
-                return True
-            return False
+            following = next(models, None)
+            if following is None:
+                return False
+            position, model = following
+            task = asyncio.ensure_future(self._run_model(ctx, position, model, validate))
+            pending[task] = (time.monotonic(), model)
+            return True
 
         try:
             while pending or launch():
                 timeout = None
-                if hedge and not hedged and len(pending) == 1 and next_index < len(ctx.chain):
-                    timeout = self._hedge_delay(
-                        ctx.chain[next_index - 1], next(iter(pending.values()))
-                    )
+                if not hedged and len(pending) == 1:
+                    started, model = next(iter(pending.values()))
+                    timeout = self._hedge_delay(model, started)
                 done, _ = await asyncio.wait(
                     pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                 )
@@ -299,15 +319,10 @@ class Orchestrator:
                     del pending[task]
                     outcome = task.result()
                     if outcome is not None:
-                        await _cancel(pending)
-                        return Called(
-                            outcome.value, self._result(ctx, outcome.model, outcome.reply)
-                        )
+                        return outcome
         finally:
             await _cancel(pending)
-        if ctx.budget_refusals and not ctx.attempts:
-            raise OverBudget(f"No model fits the budget; {ctx.budget_refusals[0]}")
-        raise NoFix(_summary(ctx), tuple(ctx.attempts))
+        return None
 
     def _hedge_delay(self, model: ModelSpec, started: float) -> float | None:
         p95 = self.health.p95(model.id)
@@ -334,8 +349,8 @@ class Orchestrator:
         provider = self.providers[model.provider]
         max_output = self._max_output(model, request)
         input_cost = model.cost(ctx.prompt_tokens, 0)
-        key = cache_key(model.id, request)
-        if options.use_cache and (hit := self.cache.get(key)) is not None:
+        key = cache_key(model.id, request) if options.use_cache else None
+        if key is not None and (hit := self.cache.get(key)) is not None:
             try:
                 value = validate(hit)
             except AceError:
@@ -399,7 +414,8 @@ class Orchestrator:
                 )
                 return None
             self._record(ctx, model, position, retry, "ok", cost, reply.usage, t0, None)
-            self.cache.put(key, reply)
+            if key is not None:
+                self.cache.put(key, reply)
             return _Success(value, reply, model)
         return None  # pragma: no cover - the loop always returns
 
@@ -496,7 +512,7 @@ def _fallback(ctx: _Call, position: int) -> bool:
     return any(m.provider not in ctx.dead_providers for m in ctx.chain[position + 1 :])
 
 
-async def _cancel(pending: Mapping[asyncio.Task[_Success[T] | None], float]) -> None:
+async def _cancel(pending: Mapping[asyncio.Task[_Success[T] | None], object]) -> None:
     tasks = list(pending)
     for task in tasks:
         task.cancel()

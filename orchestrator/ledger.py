@@ -44,6 +44,7 @@ log = logging.getLogger("ace.ledger")
 
 T = TypeVar("T")
 
+_LINGER_S = 0.05  # how long a `record_nowait` row waits in memory for others to share a commit
 _MAX_BATCH = 4096  # rows per transaction at most; more just wait for the next one
 
 
@@ -238,10 +239,11 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
 
 @dataclass
 class _Item:
-    params: tuple[object, ...] | None  # None: a flush or stop marker
+    params: tuple[object, ...] | None  # None: a flush or stop marker (or a batch, below)
     loop: asyncio.AbstractEventLoop | None = None
     future: asyncio.Future[None] | None = None
     stop: bool = False
+    batch: tuple[tuple[object, ...], ...] = ()  # record_nowait rows handed over together
 
 
 def _resolve(item: _Item, error: str | None) -> None:
@@ -271,6 +273,7 @@ class Ledger:
         self._closed = False
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._nowait_error: str | None = None
+        self._lingering: list[tuple[object, ...]] = []  # record_nowait rows not yet handed over
         try:
             parent = self.path.parent
             created = not parent.exists()
@@ -309,17 +312,37 @@ class Ledger:
     async def record(self, row: LedgerRow) -> None:
         """Write `row`; returns once it is committed. Raises LedgerError if the write failed."""
         params = _params(row)
+        self._hand_over()  # keep the order rows were recorded in
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         self._put(_Item(params, loop, fut))
         await fut
 
     def record_nowait(self, row: LedgerRow) -> None:
-        """Queue `row` and return at once; it is committed soon after; `flush()` tells failures."""
-        self._put(_Item(_params(row)))
+        """Queue `row` and return at once; it is committed within ~50 ms; `flush()` tells failures.
+
+        Rows wait on the event loop and go to the writer together: waking the writer thread and
+        committing once per row cost ~0.4 ms of CPU per model call.
+        """
+        if self._closed:
+            raise LedgerError(f"The usage ledger {self.path} is closed.")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._put(_Item(_params(row)))
+            return
+        if not self._lingering:
+            loop.call_later(_LINGER_S, self._hand_over)
+        self._lingering.append(_params(row))
+
+    def _hand_over(self) -> None:
+        if self._lingering:
+            rows, self._lingering = self._lingering, []
+            self._queue.put(_Item(None, batch=tuple(rows)))  # one wake-up of the writer
 
     async def flush(self) -> None:
         """Wait until every row queued so far is committed; raise if a queued row failed."""
+        self._hand_over()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         self._put(_Item(None, loop, fut))
@@ -339,7 +362,7 @@ class Ledger:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            rows = [item.params for item in batch if item.params is not None]
+            rows = [p for item in batch for p in (item.batch or (item.params,)) if p is not None]
             error: str | None = None
             if rows:
                 try:
@@ -357,7 +380,8 @@ class Ledger:
                         "check that the disk is writable and not full."
                     )
             for item in batch:
-                if item.params is not None and item.future is None and error is not None:
+                unawaited = item.batch or (item.params is not None and item.future is None)
+                if unawaited and error is not None:
                     if self._nowait_error is None:
                         log.warning("%s", error)
                     self._nowait_error = error
@@ -375,6 +399,7 @@ class Ledger:
         """
         if self._closed:
             return
+        self._hand_over()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         self._queue.put(_Item(None, loop, fut, stop=True))

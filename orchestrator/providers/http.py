@@ -83,7 +83,7 @@ class HttpProvider:
                 base_url=s.base_url,
                 headers=self.headers(),
                 timeout=httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s),
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
                 transport=self._transport,
                 follow_redirects=False,
             )
