@@ -258,3 +258,26 @@ async def test_a_retryable_error_falls_back_at_once_when_another_model_is_left()
     called = await orch.call(REQUEST, accept, only("a", "b"))
     assert outcomes(called.result) == [("a", "server_error", 1), ("b", "ok", 1)]
     assert sleeps == []  # no backoff: the next model is the retry
+
+
+async def test_200_concurrent_calls_never_overspend_a_daily_cap(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    a = Scripted("a", [Slow(0.001 * (i % 7), "fixed") for i in range(200)])
+    orch, _ = orchestrator([model("a")], {"a": a}, ledger=ledger)
+    options = only("a", daily_usd=0.05, use_cache=False, max_retries=0)
+
+    async def one() -> str:
+        try:
+            return (await orch.call(REQUEST, accept, options)).value
+        except OverBudget:
+            return "refused"
+
+    results = await asyncio.gather(*(one() for _ in range(200)))
+    await ledger.flush()
+    spent = orch.budget.status("local", Tier.FREE, daily=0.05).spent_today
+    rows = await ledger.recent(per_model=1000)
+    assert spent <= 0.05
+    assert results.count("fixed") == len(rows) == len(a.calls)  # one row per attempt made
+    assert results.count("refused") > 0
+    assert sum(r.cost_usd for r in rows) == pytest.approx(spent)
+    await ledger.close()
