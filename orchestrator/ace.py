@@ -13,7 +13,7 @@ from tree_sitter import Tree
 
 from orchestrator.call import CallOptions, Orchestrator
 from orchestrator.code import patches, spans
-from orchestrator.code.prompts import fix_messages, review_messages
+from orchestrator.code.prompts import fix_messages, improve_messages, review_messages
 from orchestrator.code.review import Finding, parse_review
 from orchestrator.code.source import Source
 from orchestrator.errors import InputError
@@ -175,6 +175,51 @@ async def ace_review(
         path=file_path,
         span=span,
         findings=called.value,
+        model=called.result.model,
+        cost_usd=called.result.cost_usd,
+        attempts=tuple(called.result.attempts),
+    )
+
+
+async def ace_improve(
+    orchestrator: Orchestrator,
+    *,
+    file_path: str,
+    code: str,
+    lines: LineRange,
+    tier: Tier = Tier.FREE,
+    user: str = "local",
+    language: str | None = None,
+    display_path: str | None = None,
+    tree: Tree | None = None,
+    options: CallOptions | None = None,
+) -> AutoFix:
+    """A behaviour-preserving improvement of `lines` (task REFACTOR), through the patch gate."""
+    source = Source(code)
+    last = max(source.line_count - 1, 0)
+    allowed = (LineRange(min(lines.start, last), min(lines.end, last)),)
+    request = LLMRequest(
+        task=TaskType.REFACTOR,
+        messages=improve_messages(display_path or file_path, language, source, allowed),
+        tier=tier,
+        user=user,
+    )
+
+    def check(reply: ProviderReply) -> patches.Patch:
+        return patches.validate(
+            code,
+            reply.text,
+            allowed,
+            path=file_path,
+            language=language,
+            display_path=display_path,
+            original_tree=tree,
+        )
+
+    called = await orchestrator.call(request, check, options)
+    return AutoFix(
+        path=file_path,
+        patch=called.value,
         model=called.result.model,
         cost_usd=called.result.cost_usd,
         attempts=tuple(called.result.attempts),

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
-from pygls import uris
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 
 from orchestrator.call import Orchestrator
 from server import __version__
-from server.settings import Settings, parse_settings
+from server.settings import Settings
+
+if TYPE_CHECKING:
+    from server.documents import DocumentStore
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +29,54 @@ class FixFailed(JsonRpcException):
     CODE = lsp.LSPErrorCodes.RequestFailed.value
 
 
+class _Unreadable:
+    """What an unreadable message becomes; pygls ignores a message of an unknown version."""
+
+    jsonrpc = "unreadable"
+
+
+class AceProtocol(LanguageServerProtocol):
+    """pygls' protocol, but a request whose params do not fit the LSP types gets an error answer.
+
+    pygls raises while decoding such a message, before it knows there is a request to answer,
+    so the client would wait for ever.
+    """
+
+    def structure_message(self, data: Any) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if isinstance(data, dict) and "id" in data and "method" in data:
+                self._send_response(
+                    data["id"],
+                    error=lsp.ResponseError(
+                        code=exc.code,
+                        message=f"ACE cannot read the params of {data['method']}; "
+                        "they do not match the LSP specification.",
+                    ),
+                )
+            return _Unreadable()
+
+
 class AceServer(LanguageServer):
+    """pygls' server plus ACE's state: settings, the orchestrator, jobs, budget display."""
+
+    documents: DocumentStore  # set by server.documents.setup
+
     def __init__(self, orchestrator: Orchestrator | None = None) -> None:
-        super().__init__("ace", __version__)
+        super().__init__("ace", __version__, protocol_cls=AceProtocol)
         self._orchestrator = orchestrator
         self._opening: asyncio.Lock | None = None
         self.workspace_root: Path | None = None
+        self.init_options: Any = None
         self.settings = Settings()
+        self.reported: set[str] = set()  # settings problems already shown
+        self.jobs: dict[lsp.ProgressToken, asyncio.Task[Any]] = {}  # progress token -> job
+        self.last_call: dict[str, Any] | None = None
+        self.budget_warned: set[tuple[Any, ...]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self.prefetched: dict[tuple[Any, ...], Any] = {}  # (uri, version, diagnostics) -> AutoFix
+        self.prefetching: dict[str, asyncio.Task[Any]] = {}  # uri -> the one prefetch in flight
 
     async def orchestrator(self) -> Orchestrator:
         """The orchestrator, opened on first use (config of the workspace, ledger, providers)."""
@@ -43,41 +88,66 @@ class AceServer(LanguageServer):
         return self._orchestrator
 
     async def close(self) -> None:
+        me = asyncio.current_task()
+        for task in list(self._background):
+            if task is not me:  # close() may run inside a background task (the parent watch)
+                task.cancel()
         if self._orchestrator is not None:
             await self._orchestrator.aclose()
             self._orchestrator = None
 
+    def background(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run `coro` as a task the server keeps a reference to; failures are logged."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._background.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("background task failed", exc_info=t.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    async def after_settings(self) -> None:
+        """Settings are known (or changed): show the budget they imply."""
+        from server import status
+
+        await status.publish(self)
+
     @property
     def encoding(self) -> str:
-        return str(self.workspace.position_encoding or lsp.PositionEncodingKind.Utf16)
+        """The negotiated position encoding's name: "utf-16", "utf-8" or "utf-32"."""
+        enc = self.workspace.position_encoding or lsp.PositionEncodingKind.Utf16
+        return enc.value if isinstance(enc, lsp.PositionEncodingKind) else str(enc)
 
     def tell(self, message: str, kind: lsp.MessageType = lsp.MessageType.Error) -> None:
         self.window_show_message(lsp.ShowMessageParams(type=kind, message=message))
 
 
-def _setup_settings(server: AceServer) -> None:
-    @server.feature(lsp.INITIALIZE)
-    def initialize(ls: AceServer, params: lsp.InitializeParams) -> None:
-        ls.settings, problems = parse_settings(params.initialization_options)
-        root = params.root_uri or (
-            params.workspace_folders[0].uri if params.workspace_folders else None
-        )
-        ls.workspace_root = Path(uris.to_fs_path(root) or ".") if root else None
-        for problem in problems:
-            log.warning(problem)
-            ls.tell(problem, lsp.MessageType.Warning)
-
-
-def _setup_lifecycle(server: AceServer) -> None:
-    @server.feature(lsp.SHUTDOWN)
-    async def shutdown(ls: AceServer, params: None) -> None:
-        await ls.close()  # flushes the ledger before the process goes
-
-
 def _features() -> list[Callable[[AceServer], None]]:
-    from server import code_actions
+    """Every feature module's setup, in order; each registers its own LSP methods."""
+    from server import (
+        code_actions,
+        configuration,
+        documents,
+        hover,
+        lifecycle,
+        progress,
+        review,
+        status,
+    )
 
-    return [_setup_settings, _setup_lifecycle, code_actions.setup]
+    return [
+        configuration.setup,
+        lifecycle.setup,
+        progress.setup,
+        status.setup,
+        documents.setup,
+        code_actions.setup,
+        review.setup,
+        hover.setup,
+    ]
 
 
 def create_server(orchestrator: Orchestrator | None = None) -> AceServer:

@@ -1,9 +1,11 @@
-"""`textDocument/codeAction`, `codeAction/resolve` and the `ace.fix` command: "Fix with ACE".
+"""`textDocument/codeAction`, `codeAction/resolve` and the `ace.fix` command.
 
-Listing is instant and calls no model: one quickfix per diagnostic in the request (from any
-source) and a `source.fixAll.ace` action when there are several. The work happens on resolve (or
-on `ace.fix` for clients that cannot resolve), and the edit is pinned to the document version it
-was computed for, so an editor refuses it if the text has moved on.
+Listing is instant and calls no model: "Fix with ACE" per diagnostic (from any source), "Fix all
+with ACE" (`source.fixAll.ace`) for several, "Fix with ACE" on a line when the request carries no
+diagnostic, and on a selection "Improve with ACE" (`refactor.rewrite`) and "Review with ACE".
+Titles name the model the router would pick and its expected cost. The work happens on resolve,
+or on `ace.fix` for clients that cannot resolve edits (the server then sends
+`workspace/applyEdit`); edits are pinned to the version they were computed for.
 """
 
 from __future__ import annotations
@@ -11,21 +13,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lsprotocol import converters
 from lsprotocol import types as lsp
-from pygls.workspace import TextDocument
 
-from orchestrator.ace import AutoFix, ace_auto_fix
-from orchestrator.errors import AceError
-from orchestrator.types import CodeIssue
-from server.app import AceServer, FixFailed
-from server.positions import range_from_client, range_to_client
+from orchestrator.budget import usd
+from orchestrator.types import LLMRequest, Message, TaskType
+from server import fixing
+from server.app import AceServer
+from server.fixing import FIX, FIX_ALL, IMPROVE, LINE, Job
 
 log = logging.getLogger(__name__)
 
-FIX_ALL = "source.fixAll.ace"
-COMMAND = "ace.fix"
-_converter = converters.get_converter()
+FIX_ALL_KIND = "source.fixAll.ace"
+REVIEW_KIND = "refactor.review.ace"
+FIX_COMMAND = "ace.fix"
+REVIEW_COMMAND = "ace.review"
+EXPECTED_OUTPUT_TOKENS = 400  # a typical diff reply; the estimate in titles, not the reservation
+SYSTEM_PROMPT_TOKENS = 350
 
 
 def _wants(only: list[str] | None, kind: str) -> bool:
@@ -39,105 +42,109 @@ def _can_resolve_edit(ls: AceServer) -> bool:
 
 
 def _action(
-    ls: AceServer, title: str, kind: str, diagnostics: list[lsp.Diagnostic], data: dict[str, Any]
+    ls: AceServer, title: str, kind: str, job: Job, diagnostics: list[lsp.Diagnostic] | None = None
 ) -> lsp.CodeAction:
-    action = lsp.CodeAction(title=title, kind=kind, diagnostics=diagnostics, data=data)
-    if kind == lsp.CodeActionKind.QuickFix and len(diagnostics) == 1:
-        action.is_preferred = False  # a linter's own fix, where there is one, should stay first
+    data = job.data()
+    action = lsp.CodeAction(title=title, kind=kind, diagnostics=diagnostics or None, data=data)
     if not _can_resolve_edit(ls):
-        action.command = lsp.Command(title=title, command=COMMAND, arguments=[data])
+        action.command = lsp.Command(title=title, command=FIX_COMMAND, arguments=[data])
     return action
 
 
+class _Titles:
+    """Title suffixes "· devstral-small · ~$0.0004": the model the router picks now, its cost."""
+
+    def __init__(self, ls: AceServer, task: TaskType) -> None:
+        self.model = None
+        orch = ls._orchestrator  # listing never waits for the orchestrator to open
+        if orch is None:
+            return
+        s = ls.settings
+        request = LLMRequest(task, (Message("user", ""),), tier=s.tier, user=s.user_id)
+        chain = orch.route(request, s.call_options(task)).chain
+        self.model = chain[0] if chain else None
+
+    def suffix(self, span_bytes: int) -> str:
+        if self.model is None:
+            return ""
+        prompt = SYSTEM_PROMPT_TOKENS + span_bytes // 3
+        cost = self.model.cost(prompt, EXPECTED_OUTPUT_TOKENS)
+        price = "free" if cost == 0 else f"~{usd(cost)}"
+        return f" · {self.model.id} · {price}"
+
+
 def list_actions(ls: AceServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
-    doc = ls.workspace.get_text_document(params.text_document.uri)
-    diagnostics = [d for d in params.context.diagnostics if d.source != "ace"]
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is None:
+        return []
     only = [str(k) for k in params.context.only] if params.context.only else None
-
-    def data(diags: list[lsp.Diagnostic]) -> dict[str, Any]:
-        return {
-            "uri": doc.uri,
-            "version": doc.version,
-            "diagnostics": _converter.unstructure(diags),
-        }
-
+    diagnostics = [d for d in params.context.diagnostics if d.source != "ace"]
+    titles = _Titles(ls, TaskType.AUTO_FIX)
+    span_bytes = min(len(doc.source.data), 6000)  # a function's worth; titles stay cheap
     actions: list[lsp.CodeAction] = []
     if _wants(only, lsp.CodeActionKind.QuickFix):
         for d in diagnostics:
+            job = Job(FIX, doc.uri, doc.version, (d,))
+            title = f"Fix with ACE{titles.suffix(span_bytes)}: {d.message}"
+            actions.append(_action(ls, title, lsp.CodeActionKind.QuickFix, job, [d]))
+        if not diagnostics:
+            rng = params.range
+            job = Job(LINE, doc.uri, doc.version, (), rng)
+            last = max(rng.end.line - (rng.end.character == 0), rng.start.line)
+            where = (
+                f"line {rng.start.line + 1}"
+                if last == rng.start.line
+                else f"lines {rng.start.line + 1}-{last + 1}"
+            )
+            title = f"Fix with ACE{titles.suffix(span_bytes)}: {where}"
+            actions.append(_action(ls, title, lsp.CodeActionKind.QuickFix, job))
+        if ls.settings.prefetch and diagnostics:
+            fixing.prefetch(ls, doc.uri, diagnostics[0])
+    if len(diagnostics) > 1 and _wants(only, FIX_ALL_KIND):
+        job = Job(FIX_ALL, doc.uri, doc.version, tuple(diagnostics))
+        title = f"Fix all with ACE ({len(diagnostics)} diagnostics){titles.suffix(span_bytes)}"
+        actions.append(_action(ls, title, FIX_ALL_KIND, job, diagnostics))
+    selection = params.range.start != params.range.end
+    if selection and not diagnostics:
+        if _wants(only, lsp.CodeActionKind.RefactorRewrite):
+            improve = _Titles(ls, TaskType.REFACTOR).suffix(span_bytes)
+            job = Job(IMPROVE, doc.uri, doc.version, (), params.range)
             actions.append(
-                _action(
-                    ls, f"Fix with ACE: {d.message}", lsp.CodeActionKind.QuickFix, [d], data([d])
+                _action(ls, f"Improve with ACE{improve}", lsp.CodeActionKind.RefactorRewrite, job)
+            )
+        if _wants(only, REVIEW_KIND):
+            review = _Titles(ls, TaskType.CODE_REVIEW).suffix(span_bytes)
+            arg = {"uri": doc.uri, "range": fixing._converter.unstructure(params.range)}
+            title = f"Review with ACE{review}"
+            actions.append(
+                lsp.CodeAction(
+                    title=title,
+                    kind=REVIEW_KIND,
+                    command=lsp.Command(title=title, command=REVIEW_COMMAND, arguments=[arg]),
                 )
             )
-    if len(diagnostics) > 1 and _wants(only, FIX_ALL):
-        title = f"Fix all with ACE ({len(diagnostics)} diagnostics)"
-        actions.append(_action(ls, title, FIX_ALL, diagnostics, data(diagnostics)))
+    actions.extend(_review_fixes(ls, params))
     return actions
 
 
-def _issues(ls: AceServer, doc: TextDocument, diagnostics: list[lsp.Diagnostic]) -> list[CodeIssue]:
-    lines = doc.lines
-    return [
-        CodeIssue(
-            range=range_from_client(lines, d.range, ls.encoding),
-            message=d.message,
-            code=None if d.code is None else str(d.code),
-            source=d.source,
-            severity=None if d.severity is None else int(d.severity),
-        )
-        for d in diagnostics
-    ]
-
-
-def _workspace_edit(ls: AceServer, doc: TextDocument, fix: AutoFix) -> lsp.WorkspaceEdit:
-    lines = doc.lines
-    edits = [
-        lsp.TextEdit(range=range_to_client(lines, e.range, ls.encoding), new_text=e.new_text)
-        for e in fix.patch.edits
-    ]
-    caps = ls.client_capabilities.workspace
-    versioned = bool(caps and caps.workspace_edit and caps.workspace_edit.document_changes)
-    if not versioned:
-        return lsp.WorkspaceEdit(changes={doc.uri: list(edits)})
-    ident = lsp.OptionalVersionedTextDocumentIdentifier(uri=doc.uri, version=doc.version)
-    return lsp.WorkspaceEdit(document_changes=[lsp.TextDocumentEdit(ident, list(edits))])
-
-
-async def fix(ls: AceServer, data: Any) -> tuple[lsp.WorkspaceEdit, AutoFix]:
-    """Run the fix an action describes; raises FixFailed with a one-sentence reason."""
+def _review_fixes(ls: AceServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    """Quick fixes that apply a review finding's validated patch (from server/review.py)."""
     try:
-        uri, version = data["uri"], data["version"]
-        diagnostics = _converter.structure(data["diagnostics"], list[lsp.Diagnostic])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise FixFailed("This ACE action carries no fix data; ask for code actions again.") from exc
-    doc = ls.workspace.get_text_document(uri)
-    if doc.version != version:
-        raise FixFailed("The document changed since ACE offered this fix; ask for it again.")
-    settings = ls.settings
-    try:
-        result = await ace_auto_fix(
-            await ls.orchestrator(),
-            file_path=doc.path,
-            code=doc.source,
-            issues=_issues(ls, doc, diagnostics),
-            risk_level=settings.risk_level,
-            tier=settings.tier,
-            user=settings.user_id,
-            language=doc.language_id,
-        )
-    except AceError as exc:
-        log.info("fix failed: %s", exc.reason)
-        ls.tell(f"ACE: {exc.reason}")
-        raise FixFailed(exc.reason) from None
-    if ls.workspace.get_text_document(uri).version != version:
-        raise FixFailed("The document changed while ACE was fixing it; ask for the fix again.")
-    log.info("fixed %s with %s ($%.4f)", doc.uri, result.model, result.cost_usd)
-    return _workspace_edit(ls, doc, result), result
+        from server import review
+    except ImportError:  # pragma: no cover - review is part of the package
+        return []
+    return review.review_actions(ls, params.text_document.uri, params.range)
 
 
 def setup(server: AceServer) -> None:
     options = lsp.CodeActionOptions(
-        code_action_kinds=[lsp.CodeActionKind.QuickFix, FIX_ALL], resolve_provider=True
+        code_action_kinds=[
+            lsp.CodeActionKind.QuickFix,
+            FIX_ALL_KIND,
+            lsp.CodeActionKind.RefactorRewrite,
+            REVIEW_KIND,
+        ],
+        resolve_provider=True,
     )
 
     @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, options)
@@ -146,19 +153,19 @@ def setup(server: AceServer) -> None:
 
     @server.feature(lsp.CODE_ACTION_RESOLVE)
     async def resolve(ls: AceServer, action: lsp.CodeAction) -> lsp.CodeAction:
-        action.edit, _ = await fix(ls, action.data)
+        if action.data is not None:
+            action.edit = await fixing.run(ls, Job.parse(action.data))
         return action
 
-    @server.command(COMMAND)
+    @server.command(FIX_COMMAND)
     async def fix_command(ls: AceServer, *args: Any) -> dict[str, Any]:
-        data = args[0] if args else None
-        if isinstance(data, list) and data:  # some clients pass the arguments array itself
-            data = data[0]
-        edit, result = await fix(ls, data)
+        job = Job.parse(args[0] if args else None)
+        edit = await fixing.run(ls, job)
+        label = "Improve with ACE" if job.kind == IMPROVE else "Fix with ACE"
         applied = await ls.workspace_apply_edit_async(
-            lsp.ApplyWorkspaceEditParams(edit=edit, label=f"Fix with ACE ({result.model})")
+            lsp.ApplyWorkspaceEditParams(edit=edit, label=label)
         )
         if not applied.applied:
             reason = applied.failure_reason or "the editor refused the edit"
             ls.tell(f"ACE: the fix was not applied: {reason}.", lsp.MessageType.Warning)
-        return {"applied": applied.applied, "model": result.model, "costUsd": result.cost_usd}
+        return {"applied": applied.applied, "lastCall": ls.last_call}

@@ -92,3 +92,34 @@ def review_messages(
         ]
     )
     return (Message("system", SYSTEM_REVIEW), Message("user", user))
+
+
+SYSTEM_IMPROVE = (
+    "You are ACE, a careful refactoring assistant. You receive part of a source file with 1-based "
+    "line numbers and the lines the user selected. Improve only the selected code — clearer names, "
+    "simpler control flow, idiomatic constructs, obvious inefficiencies — without changing its "
+    "behaviour or its public interface. Reply with one unified diff for the file, in a ```diff "
+    "fence, with `--- a/<file>` and `+++ b/<file>` headers, hunk headers using the file's real "
+    "line numbers, and 3 lines of context. Change only the lines you are allowed to change."
+)
+
+
+def improve_messages(
+    path: str, language: str | None, source: Source, allowed: Sequence[LineRange]
+) -> tuple[Message, ...]:
+    """System + user messages asking for a behaviour-preserving improvement of `allowed` lines."""
+    last_line = max(source.line_count - 1, 0)
+    first = max(min(r.start for r in allowed) - CONTEXT_LINES, 0)
+    last = min(max(r.end for r in allowed) + CONTEXT_LINES, last_line)
+    ranges = ", ".join(f"{r.start + 1}-{r.end + 1}" for r in allowed)
+    user = "\n".join(
+        [
+            f"File: {path}" + (f" ({language})" if language else ""),
+            f"Improve lines {ranges}; you may change those lines only.",
+            f"Code (lines {first + 1}-{last + 1} of {source.line_count}):",
+            "```",
+            _numbered(source, first, last),
+            "```",
+        ]
+    )
+    return (Message("system", SYSTEM_IMPROVE), Message("user", user))

@@ -58,3 +58,54 @@ def ruff_diagnostics(path: Path) -> list[dict[str, Any]]:
         }
         for d in json.loads(out)
     ]
+
+
+def track_budget(client: Any) -> list[dict[str, Any]]:
+    """Collect the server's `ace/budget` notifications (register before initialize)."""
+    seen: list[dict[str, Any]] = []
+
+    @client.feature("ace/budget")
+    def on_budget(params: Any) -> None:
+        seen.append(plain(params))
+
+    return seen
+
+
+def plain(obj: Any) -> Any:
+    """pygls hands unknown notifications over as namedtuple-like Objects: make them JSON again."""
+    if hasattr(obj, "_asdict"):
+        return {k: plain(v) for k, v in obj._asdict().items()}
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [plain(v) for v in obj]
+    return obj
+
+
+async def until(check: Any, what: str, timeout: float = 10.0) -> Any:
+    """Poll `check()` until it returns something truthy; fail after `timeout` seconds."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+    return value
+
+
+def read_code_actions_like_editors(client: Any) -> None:
+    """lsprotocol 2025.0.0 reads any code action with a `command` key as a bare Command, even
+    when `command` is an object (a CodeAction carrying a command, as ACE sends to Emacs or for
+    "Review with ACE"). Editors tell them apart by the type of `command`; so does this client."""
+    from lsprotocol import types as lsp
+
+    converter = client.protocol._converter
+
+    def code_action_or_command(obj: Any, _: type) -> Any:
+        if isinstance(obj.get("command"), str):
+            return converter.structure(obj, lsp.Command)
+        return converter.structure(obj, lsp.CodeAction)
+
+    converter.register_structure_hook(lsp.Command | lsp.CodeAction, code_action_or_command)

@@ -12,7 +12,14 @@ import pytest_lsp
 from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from tests.e2e.conftest import SERVER, ruff_diagnostics, server_env
+from tests.e2e.conftest import (
+    SERVER,
+    read_code_actions_like_editors,
+    ruff_diagnostics,
+    server_env,
+    track_budget,
+    until,
+)
 from tests.edits import apply_edits
 
 BROKEN = """\
@@ -45,22 +52,14 @@ async def client(request: pytest.FixtureRequest, lsp_client: LanguageClient) -> 
         applied.append(params)
         return lsp.ApplyWorkspaceEditResult(applied=True)
 
-    # lsprotocol 2025.0.0 reads any code action with a `command` key as a bare Command, even when
-    # `command` is an object (a CodeAction carrying a command, as ACE sends to Emacs). Editors
-    # tell them apart by the type of `command`; make the test client do the same.
-    converter = lsp_client.protocol._converter
-
-    def code_action_or_command(obj: Any, _: type) -> lsp.Command | lsp.CodeAction:
-        if isinstance(obj.get("command"), str):
-            return converter.structure(obj, lsp.Command)
-        return converter.structure(obj, lsp.CodeAction)
-
-    converter.register_structure_hook(lsp.Command | lsp.CodeAction, code_action_or_command)
+    read_code_actions_like_editors(lsp_client)
     lsp_client.applied = applied  # type: ignore[attr-defined]
     lsp_client.profile = request.param  # type: ignore[attr-defined]
+    budgets = track_budget(lsp_client)
     await lsp_client.initialize_session(
         lsp.InitializeParams(capabilities=client_capabilities(request.param))
     )
+    await until(lambda: budgets, "the first ace/budget notification")  # the router is ready
     yield
     await lsp_client.shutdown_session()
 
@@ -120,10 +119,10 @@ async def test_quickfix_fixes_a_real_ruff_diagnostic(
     assert actions is not None
     titles = [a.title for a in actions if isinstance(a, lsp.CodeAction)]
     assert titles == [
-        "Fix with ACE: `os` imported but unused",
-        "Fix with ACE: `sys` imported but unused",
-        "Fix with ACE: Comparison to `None` should be `cond is None`",
-        "Fix all with ACE (3 diagnostics)",
+        "Fix with ACE · local · free: `os` imported but unused",
+        "Fix with ACE · local · free: `sys` imported but unused",
+        "Fix with ACE · local · free: Comparison to `None` should be `cond is None`",
+        "Fix all with ACE (3 diagnostics) · local · free",
     ]
     assert all(isinstance(a, lsp.CodeAction) and a.edit is None for a in actions)
     e711 = actions[2]

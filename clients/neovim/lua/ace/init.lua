@@ -2,9 +2,11 @@
 --
 --   require('ace').setup({ init_options = { tier = 'pro' } })
 --   vim.keymap.set('n', '<leader>af', require('ace').fix)
+--   vim.o.statusline = vim.o.statusline .. ' %{v:lua.require("ace").statusline()}'
 --
 -- Neovim sends a server only the diagnostics it published itself; ACE fixes diagnostics from any
--- source (ruff, eslint, nvim-lint...), so `fix()` passes every diagnostic on the cursor line.
+-- source (ruff, eslint, nvim-lint...), so `fix()` and `fix_all()` pass every diagnostic of the
+-- line (or buffer), from all namespaces, in LSP form.
 local M = {}
 
 M.config = {
@@ -15,9 +17,18 @@ M.config = {
   },
   root_markers = { '.git', 'pyproject.toml', 'package.json', 'go.mod', 'Cargo.toml' },
   init_options = {},
+  settings = { ace = {} }, -- answered to workspace/configuration (section "ace")
 }
 
---- Start (or reuse) the ACE client for a buffer.
+--- The last `ace/budget` notification: {tier, user, spentToday, dailyLimit, ..., lastCall}.
+M.budget = nil
+
+local function on_budget(_, result)
+  M.budget = result
+  pcall(vim.cmd.redrawstatus)
+end
+
+--- Start (or reuse) the ACE client for a buffer; returns the client id.
 function M.start(bufnr, config)
   config = config or M.config
   bufnr = bufnr or vim.api.nvim_get_current_buf()
@@ -27,6 +38,8 @@ function M.start(bufnr, config)
     cmd = config.cmd,
     root_dir = root,
     init_options = config.init_options,
+    settings = config.settings,
+    handlers = { ['ace/budget'] = on_budget },
   }, { bufnr = bufnr })
 end
 
@@ -37,25 +50,83 @@ function M.setup(opts)
     pattern = M.config.filetypes,
     callback = function(args) M.start(args.buf) end,
   })
+  vim.api.nvim_create_user_command('AceFix', M.fix, { desc = 'ACE: fix the diagnostics of this line' })
+  vim.api.nvim_create_user_command('AceFixAll', M.fix_all, { desc = 'ACE: fix every diagnostic of the buffer' })
+  vim.api.nvim_create_user_command('AceReview', function() M.review() end,
+    { desc = 'ACE: review the function under the cursor' })
+  vim.api.nvim_create_user_command('AceBudget', function()
+    vim.notify(M.statusline() ~= '' and M.statusline() or 'ACE: no budget yet')
+  end, { desc = 'ACE: show spend against budget' })
+end
+
+--- "ACE $0.42 / $5.00" for a statusline ('' before the first notification).
+function M.statusline()
+  local b = M.budget
+  if not b then return '' end
+  local limit = b.dailyLimit and string.format(' / $%.2f', b.dailyLimit) or ''
+  return string.format('ACE $%.2f%s', b.spentToday or 0, limit)
+end
+
+local function to_lsp(diagnostics)
+  return vim.lsp.diagnostic.from(diagnostics)
 end
 
 --- Every diagnostic on a line, from all sources, as LSP diagnostics.
 function M.line_diagnostics(bufnr, lnum)
   bufnr = bufnr or vim.api.nvim_get_current_buf()
   lnum = lnum or (vim.api.nvim_win_get_cursor(0)[1] - 1)
-  return vim.lsp.diagnostic.from(vim.diagnostic.get(bufnr, { lnum = lnum }))
+  return to_lsp(vim.diagnostic.get(bufnr, { lnum = lnum }))
+end
+
+local function ace_only(prefix)
+  return function(action, client_id)
+    local client = client_id and vim.lsp.get_client_by_id(client_id)
+    return (not client or client.name == 'ace') and action.title:find(prefix, 1, true) == 1
+  end
 end
 
 --- Offer ACE's fixes for the diagnostics under the cursor (applied at once when there is one).
 function M.fix()
   vim.lsp.buf.code_action({
     context = { diagnostics = M.line_diagnostics(), only = { 'quickfix' } },
-    filter = function(action, client_id)
-      local client = client_id and vim.lsp.get_client_by_id(client_id)
-      return (not client or client.name == 'ace') and action.title:find('^Fix with ACE') ~= nil
-    end,
+    filter = ace_only('Fix with ACE'),
     apply = true,
   })
+end
+
+--- Fix every diagnostic of the buffer in one edit (one model call per function).
+function M.fix_all()
+  local bufnr = vim.api.nvim_get_current_buf()
+  vim.lsp.buf.code_action({
+    context = { diagnostics = to_lsp(vim.diagnostic.get(bufnr)), only = { 'source.fixAll.ace' } },
+    filter = ace_only('Fix all with ACE'),
+    apply = true,
+  })
+end
+
+local function ace_client(bufnr)
+  return vim.lsp.get_clients({ bufnr = bufnr, name = 'ace' })[1]
+end
+
+--- Review the function under the cursor; findings arrive as diagnostics (source "ace").
+function M.review(callback)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = ace_client(bufnr)
+  if not client then
+    vim.notify('ACE is not running for this buffer', vim.log.levels.WARN)
+    return
+  end
+  local pos = vim.lsp.util.make_position_params(0, client.offset_encoding).position
+  local args = { uri = vim.uri_from_bufnr(bufnr), range = { start = pos, ['end'] = pos } }
+  client:request('workspace/executeCommand', { command = 'ace.review', arguments = { args } },
+    function(err, result)
+      if err then
+        vim.notify('ACE: ' .. err.message, vim.log.levels.ERROR)
+      elseif result then
+        vim.notify(string.format('ACE review: %d finding(s) by %s', #result.findings, result.model))
+      end
+      if callback then callback(err, result) end
+    end, bufnr)
 end
 
 return M

@@ -1,0 +1,511 @@
+"""Code review as an LSP feature: the `ace.review` command (`workspace/executeCommand`), review
+findings published as diagnostics (`textDocument/publishDiagnostics`, source "ace"), and quick
+fixes from findings' validated patches (`review_actions`, listed by `textDocument/codeAction`).
+
+A review covers one function or class (a span) and is cached by a hash of the span's text, the
+language and the tier, so the same code is reviewed once for the command and for hover. The
+findings of every reviewed span of a document are published together; when the document changes,
+the next review or hover finds each span's text again (moved lines shift its diagnostics) and drops
+the diagnostics of a span whose text changed. A finding's patch is offered as a quick fix only
+while the document is at the version the review was made (or re-checked) for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, overload
+
+from lsprotocol import converters
+from lsprotocol import types as lsp
+from pygls import uris
+
+from orchestrator.ace import Review, ace_review
+from orchestrator.code import patches, spans
+from orchestrator.code.review import Finding
+from orchestrator.code.source import Source, utf16_len
+from orchestrator.errors import AceError, NoFix, PatchError
+from orchestrator.types import LineRange, Position, TaskType, TextRange, Tier
+from server import status
+from server.app import AceServer, FixFailed
+from server.documents import DocState
+from server.fixing import current, workspace_edit
+from server.positions import range_from_client, range_to_client
+from server.progress import job_progress
+
+log = logging.getLogger(__name__)
+
+COMMAND = "ace.review"
+SOURCE = "ace"
+CODE = "ace-review"
+CACHE_ENTRIES = 256
+CACHE_BYTES = 16 * 1024 * 1024  # span texts and patched file texts held by the cache
+SEVERITIES: dict[str, lsp.DiagnosticSeverity] = {
+    "error": lsp.DiagnosticSeverity.Error,
+    "warning": lsp.DiagnosticSeverity.Warning,
+    "info": lsp.DiagnosticSeverity.Information,
+    "hint": lsp.DiagnosticSeverity.Hint,
+}
+_converter = converters.get_converter()
+
+
+# -- pure parts ------------------------------------------------------------------------------------
+
+
+def review_key(text: bytes, language: str | None, tier: Tier) -> str:
+    """The cache key of a span's review: its exact text, the document's language and the tier."""
+    digest = hashlib.sha256(f"{language or ''}\0{tier.value}\0".encode())
+    digest.update(text)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Cached:
+    """A review and the document version its lines and patches belong to."""
+
+    review: Review
+    uri: str
+    version: int
+
+    @property
+    def size(self) -> int:
+        span = self.review.span
+        patched = sum(len(f.patch.new_text) for f in self.review.findings if f.patch is not None)
+        return span.end_byte - span.start_byte + patched
+
+
+class ReviewCache:
+    """Least recently used reviews by `review_key`, bounded in entries and in bytes held."""
+
+    def __init__(self, entries: int = CACHE_ENTRIES, max_bytes: int = CACHE_BYTES) -> None:
+        self.entries = entries
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, Cached] = OrderedDict()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def get(self, key: str) -> Cached | None:
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def put(self, key: str, item: Cached) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= old.size
+        self._items[key] = item
+        self._bytes += item.size
+        while len(self._items) > 1 and (
+            len(self._items) > self.entries or self._bytes > self.max_bytes
+        ):
+            _, dropped = self._items.popitem(last=False)
+            self._bytes -= dropped.size
+
+
+class SourceLines(Sequence[str]):
+    """A Source's lines, as the sequence `server.positions` converts with, without a copy."""
+
+    def __init__(self, source: Source) -> None:
+        self._source = source
+
+    def __len__(self) -> int:
+        return self._source.line_count
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [self._source.line_text(n) for n in range(len(self))[index]]
+        n = index + len(self) if index < 0 else index
+        if not 0 <= n < len(self):
+            raise IndexError(index)
+        return self._source.line_text(n)
+
+    def __iter__(self) -> Iterator[str]:
+        return (self._source.line_text(n) for n in range(len(self)))
+
+
+def position_of_byte(source: Source, offset: int) -> Position:
+    row = source.line_of_byte(offset)
+    return source.to_position(row, offset - source.line_start_byte(row))
+
+
+def span_range(source: Source, span: spans.Span) -> TextRange:
+    return TextRange(
+        position_of_byte(source, span.start_byte), position_of_byte(source, span.end_byte)
+    )
+
+
+def span_text(source: Source, span: spans.Span) -> bytes:
+    return source.data[span.start_byte : span.end_byte]
+
+
+def finding_range(source: Source, lines: LineRange) -> TextRange:
+    """From the first non-blank character of the first line to the end of the last one."""
+    first = source.line_text(lines.start)
+    indent = first[: len(first) - len(first.lstrip())]
+    return TextRange(
+        Position(lines.start, utf16_len(indent)),
+        Position(lines.end, utf16_len(source.line_text(lines.end))),
+    )
+
+
+def shifted(lines: LineRange, delta: int) -> LineRange:
+    return LineRange(lines.start + delta, lines.end + delta)
+
+
+def to_diagnostic(
+    source: Source, finding: Finding, encoding: str, delta: int = 0
+) -> lsp.Diagnostic:
+    """One finding, `delta` lines further down, as an LSP diagnostic in the client's encoding."""
+    rng = finding_range(source, shifted(finding.lines, delta))
+    return lsp.Diagnostic(
+        range=range_to_client(SourceLines(source), rng, encoding),
+        message=finding.message,
+        severity=SEVERITIES.get(finding.severity, lsp.DiagnosticSeverity.Warning),
+        code=CODE,
+        source=SOURCE,
+    )
+
+
+def rebase(review: Review, span: spans.Span, doc: DocState, path: str) -> Review:
+    """A cached review moved onto `span`, the same text elsewhere (another line, version or file).
+
+    Finding lines shift with the span; each patch is validated again on the current text (its
+    edits move with it), and dropped if it no longer applies.
+    """
+    delta = span.start_line - review.span.start_line
+
+    def moved(f: Finding) -> Finding:
+        patch = None
+        if f.patch is not None:
+            try:
+                patch = patches.validate(
+                    doc.source.text,
+                    f.patch.diff,
+                    span.lines,
+                    path=review.path,  # the diff names the file it was written for
+                    language=doc.language,
+                    original_tree=doc.tree,
+                )
+            except PatchError as exc:
+                log.info("a cached review fix no longer applies: %s", exc)
+        return replace(f, lines=shifted(f.lines, delta), patch=patch)
+
+    return replace(review, path=path, span=span, findings=tuple(moved(f) for f in review.findings))
+
+
+def summary(review: Review, cached: bool) -> dict[str, Any]:
+    """What `ace.review` returns (1-based lines)."""
+    return {
+        "model": review.model,
+        "costUsd": round(review.cost_usd, 6),
+        "cached": cached,
+        "findings": [
+            {
+                "line": f.lines.start + 1,
+                "endLine": f.lines.end + 1,
+                "severity": f.severity,
+                "message": f.message,
+                "hasPatch": f.patch is not None,
+            }
+            for f in review.findings
+        ],
+    }
+
+
+# -- per-document state ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A review whose findings a document shows, and where its span's text is now."""
+
+    review: Review  # lines and patches of document version `version`
+    text: bytes  # the span's text
+    version: int
+    start_byte: int  # where `text` starts in version `seen`
+    start_line: int
+    seen: int
+
+    @property
+    def delta(self) -> int:
+        """Lines the span moved since the review."""
+        return self.start_line - self.review.span.start_line
+
+
+def relocate(shown: Shown, doc: DocState, path: str) -> Shown | None:
+    """`shown` at `doc`'s version: its text found again (nearest the old place) as the same
+    function or class, or None when the span's text changed."""
+    if shown.seen == doc.version:
+        return shown
+    source, text = doc.source, shown.text
+    found = [
+        i
+        for i in (
+            source.data.find(text, shown.start_byte),
+            source.data.rfind(text, 0, shown.start_byte + len(text)),
+        )
+        if i != -1
+    ]
+    if not found:
+        return None
+    start = min(found, key=lambda i: abs(i - shown.start_byte))
+    end = start + len(text)
+    if shown.review.span.kind != "window":
+        # The old text may now be only part of its function (a line added at its end).
+        rng = TextRange(position_of_byte(source, start), position_of_byte(source, end))
+        again = spans.extract(source, doc.language, rng, path=path, tree=doc.tree)
+        if (again.start_byte, again.end_byte) != (start, end):
+            return None
+    return replace(shown, start_byte=start, start_line=source.line_of_byte(start), seen=doc.version)
+
+
+@dataclass
+class Reviews:
+    """One server's review state: the cache, and what each document shows."""
+
+    cache: ReviewCache = field(default_factory=ReviewCache)
+    shown: dict[str, list[Shown]] = field(default_factory=dict)
+    # uri -> (version, diagnostics) last computed; `dirty`: a review was added since
+    published: dict[str, tuple[int, list[lsp.Diagnostic]]] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+
+
+_STATES: weakref.WeakKeyDictionary[AceServer, Reviews] = weakref.WeakKeyDictionary()
+
+
+def reviews(ls: AceServer) -> Reviews:
+    state = _STATES.get(ls)
+    if state is None:
+        state = _STATES[ls] = Reviews()
+    return state
+
+
+def _path(doc: DocState) -> str:
+    try:
+        return uris.to_fs_path(doc.uri) or doc.uri
+    except Exception:  # an odd URI: its text still names the file
+        return doc.uri
+
+
+def _publish(
+    ls: AceServer, uri: str, version: int | None, diagnostics: list[lsp.Diagnostic]
+) -> None:
+    ls.text_document_publish_diagnostics(
+        lsp.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version)
+    )
+
+
+def sync(ls: AceServer, uri: str) -> None:
+    """Bring `uri`'s reviewed spans to its current version and publish their findings if the
+    diagnostics changed; a closed document's are cleared."""
+    state = reviews(ls)
+    doc = ls.documents.get(uri)
+    last = state.published.get(uri)
+    if doc is None or doc.problem is not None:
+        state.shown.pop(uri, None)
+        state.dirty.discard(uri)
+        state.published.pop(uri, None)
+        if last is not None and last[1]:
+            _publish(ls, uri, None, [])
+        return
+    entries = state.shown.get(uri, [])
+    if not entries and (last is None or not last[1]):
+        return  # nothing to show, nothing to clear
+    if last is not None and last[0] == doc.version and uri not in state.dirty:
+        return
+    state.dirty.discard(uri)
+    path = _path(doc)
+    at: dict[tuple[int, int], Shown] = {}  # one review per place: the latest wins
+    for entry in entries:
+        moved = relocate(entry, doc, path)
+        if moved is not None:
+            at[(moved.start_byte, len(moved.text))] = moved
+    kept = sorted(at.values(), key=lambda e: e.start_byte)
+    if kept:
+        state.shown[uri] = kept
+    else:
+        state.shown.pop(uri, None)
+    diagnostics = [
+        to_diagnostic(doc.source, f, ls.encoding, e.delta) for e in kept for f in e.review.findings
+    ]
+    state.published[uri] = (doc.version, diagnostics)
+    if last is None or last[1] != diagnostics:
+        _publish(ls, uri, doc.version, diagnostics)
+
+
+def _show(ls: AceServer, doc: DocState, review: Review) -> None:
+    """Add `review` (made for `doc`'s version) to what its document shows, and publish."""
+    state = reviews(ls)
+    entries = state.shown.setdefault(doc.uri, [])
+    if any(e.seen == doc.version and e.review is review for e in entries):
+        return  # shown already: a cached hover of the same span
+    span = review.span
+    entries.append(
+        Shown(
+            review=review,
+            text=span_text(doc.source, span),
+            version=doc.version,
+            start_byte=span.start_byte,
+            start_line=span.start_line,
+            seen=doc.version,
+        )
+    )
+    state.dirty.add(doc.uri)
+    for uri in [u for u in {*state.shown, *state.published} if ls.documents.get(u) is None]:
+        sync(ls, uri)  # forget closed documents
+    sync(ls, doc.uri)
+
+
+# -- reviewing -------------------------------------------------------------------------------------
+
+
+def target_of(ls: AceServer, doc: DocState, where: lsp.Range | lsp.Position) -> TextRange:
+    rng = where if isinstance(where, lsp.Range) else lsp.Range(where, where)
+    return range_from_client(SourceLines(doc.source), rng, ls.encoding)
+
+
+def span_at(doc: DocState, target: TextRange) -> spans.Span:
+    return spans.extract(doc.source, doc.language, target, path=_path(doc), tree=doc.tree)
+
+
+def cached_review(ls: AceServer, doc: DocState, span: spans.Span) -> Review | None:
+    """The cached review of `span`'s text, moved onto it and shown; no model call."""
+    state = reviews(ls)
+    key = review_key(span_text(doc.source, span), doc.language, ls.settings.tier)
+    hit = state.cache.get(key)
+    if hit is None:
+        return None
+    review = hit.review
+    here = hit.uri == doc.uri and hit.version == doc.version
+    if not (here and review.span.start_byte == span.start_byte):
+        review = rebase(review, span, doc, _path(doc))
+        state.cache.put(key, Cached(review, doc.uri, doc.version))
+    _show(ls, doc, review)
+    return review
+
+
+async def review_span(
+    ls: AceServer, doc: DocState, target: TextRange, token: lsp.ProgressToken | None = None
+) -> tuple[Review, bool]:
+    """The review of the span around `target` (cached, else from a model) and whether it was
+    cached; it is shown in the document. FixFailed with the reason when no model gave one."""
+    span = span_at(doc, target)
+    hit = cached_review(ls, doc, span)
+    if hit is not None:
+        return hit, True
+    settings = ls.settings
+    orch = await ls.orchestrator()
+    try:
+        async with job_progress(ls, "Review with ACE", token) as report:
+            review = await ace_review(
+                orch,
+                file_path=_path(doc),
+                code=doc.source.text,
+                target=target,
+                tier=settings.tier,
+                user=settings.user_id,
+                language=doc.language,
+                tree=doc.tree,
+                options=settings.call_options(TaskType.CODE_REVIEW, on_progress=report),
+            )
+    except asyncio.CancelledError:
+        ls.background(status.publish(ls))  # the input already sent is paid for: show it
+        raise
+    except AceError as exc:
+        log.info("review failed: %s", exc.reason)
+        status.remember_call(ls, None, exc.attempts if isinstance(exc, NoFix) else ())
+        await status.publish(ls)
+        raise FixFailed(exc.reason) from None
+    status.remember_call(ls, review.model, review.attempts)
+    key = review_key(span_text(doc.source, review.span), doc.language, settings.tier)
+    reviews(ls).cache.put(key, Cached(review, doc.uri, doc.version))
+    _show(ls, doc, review)
+    await status.publish(ls)
+    return review, False
+
+
+async def review_at(
+    ls: AceServer,
+    uri: str,
+    where: lsp.Range | lsp.Position,
+    token: lsp.ProgressToken | None = None,
+) -> Review:
+    """Review the function or class around `where` (client positions), publish its findings and
+    return the review; FixFailed with a one-sentence reason when it cannot be had."""
+    doc = current(ls, uri)
+    review, _ = await review_span(ls, doc, target_of(ls, doc, where), token)
+    return review
+
+
+def review_actions(ls: AceServer, uri: str, rng: lsp.Range) -> list[lsp.CodeAction]:
+    """ "Apply ACE review fix: …" quick fixes for the findings on `rng`'s lines whose patch passed
+    the gate, carrying their edit (pinned to the document version); no model call."""
+    doc = ls.documents.get(uri)
+    entries = reviews(ls).shown.get(doc.uri) if doc is not None else None
+    if doc is None or doc.problem is not None or not entries:
+        return []
+    target = target_of(ls, doc, rng)
+    actions: list[lsp.CodeAction] = []
+    for entry in entries:
+        if entry.version != doc.version:
+            continue  # the patches were made for another text
+        for f in entry.review.findings:
+            if (
+                f.patch is None
+                or f.lines.start > target.end.line
+                or f.lines.end < target.start.line
+            ):
+                continue
+            actions.append(
+                lsp.CodeAction(
+                    title=f"Apply ACE review fix: {f.message}",
+                    kind=lsp.CodeActionKind.QuickFix,
+                    diagnostics=[to_diagnostic(doc.source, f, ls.encoding)],
+                    edit=workspace_edit(ls, doc, f.patch.edits),
+                )
+            )
+    return actions
+
+
+def _arguments(args: Sequence[Any]) -> tuple[str, lsp.Range]:
+    data: Any = args[0] if args else None
+    if isinstance(data, list) and data:  # some clients pass the arguments array itself
+        data = data[0]
+    try:
+        return str(data["uri"]), _converter.structure(data["range"], lsp.Range)
+    except Exception as exc:  # KeyError, TypeError, cattrs' validation errors, …
+        raise FixFailed(
+            'ace.review takes {"uri": ..., "range": ...}; ask for the review again.'
+        ) from exc
+
+
+def setup(server: AceServer) -> None:
+    reviews(server)
+
+    @server.command(COMMAND)
+    async def review_command(ls: AceServer, *args: Any) -> dict[str, Any]:
+        try:
+            uri, rng = _arguments(args)
+            doc = current(ls, uri)
+            review, cached = await review_span(ls, doc, target_of(ls, doc, rng))
+        except FixFailed as exc:
+            ls.tell(f"ACE: {exc.message}")
+            raise
+        return summary(review, cached)

@@ -1,0 +1,98 @@
+"""The budget for status bars: notification `ace/budget` after `initialized` and after every model
+call, command `ace.budget` returning the same object, and one warning at 80% and at 100% of a
+daily or monthly budget."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from lsprotocol import types as lsp
+
+from orchestrator.budget import usd, utc_today
+from orchestrator.types import Attempt
+from server.app import AceServer
+
+log = logging.getLogger(__name__)
+
+BUDGET_NOTIFICATION = "ace/budget"
+BUDGET_COMMAND = "ace.budget"
+THRESHOLDS = (0.8, 1.0)
+
+
+def remember_call(ls: AceServer, model: str | None, attempts: Sequence[Attempt]) -> None:
+    """Keep what the last model call cost and how long the user waited, for `lastCall`."""
+    if not attempts:
+        return
+    ls.last_call = {
+        "model": model or attempts[-1].model,
+        "costUsd": round(sum(a.cost_usd for a in attempts), 6),
+        "latencyMs": round(sum(a.latency_ms for a in attempts), 1),
+    }
+
+
+async def payload(ls: AceServer) -> dict[str, Any]:
+    orch = await ls.orchestrator()
+    s = ls.settings
+    status = orch.budget.status(s.user_id, s.tier, daily=s.daily_budget, monthly=s.monthly_budget)
+    return {
+        "tier": s.tier.value,
+        "user": s.user_id,
+        "spentToday": round(status.spent_today, 6),
+        "dailyLimit": status.daily_limit,
+        "spentMonth": round(status.spent_month, 6),
+        "monthlyLimit": status.monthly_limit,
+        "lastCall": ls.last_call,
+        "ledger": "ok" if orch.ledger is not None else "offline",
+    }
+
+
+def _warn(ls: AceServer, data: dict[str, Any]) -> None:
+    today = utc_today()
+    periods = (
+        ("daily", "today", data["spentToday"], data["dailyLimit"], today.isoformat()),
+        (
+            "monthly",
+            "this month",
+            data["spentMonth"],
+            data["monthlyLimit"],
+            today.strftime("%Y-%m"),
+        ),
+    )
+    for name, when, spent, limit, stamp in periods:
+        if not limit:
+            continue
+        for share in reversed(THRESHOLDS):
+            key = (data["user"], name, stamp, share)
+            if spent >= share * limit:
+                if key not in ls.budget_warned:
+                    ls.budget_warned.add(key)
+                    if share >= 1.0:
+                        text = (
+                            f"ACE: {data['user']} has spent {usd(spent)} {when}, the whole "
+                            f"{name} budget of {usd(limit)}; only free models run until it resets."
+                        )
+                        kind = lsp.MessageType.Error
+                    else:
+                        text = (
+                            f"ACE: {data['user']} has spent {usd(spent)} {when}, "
+                            f"{share:.0%} of the {name} budget of {usd(limit)}."
+                        )
+                        kind = lsp.MessageType.Warning
+                    ls.tell(text, kind)
+                break  # the highest threshold passed is the one to tell
+
+
+async def publish(ls: AceServer) -> dict[str, Any]:
+    """Send `ace/budget` (and any threshold warning); returns the object sent."""
+    data = await payload(ls)
+    ls.protocol.notify(BUDGET_NOTIFICATION, data)
+    _warn(ls, data)
+    return data
+
+
+def setup(server: AceServer) -> None:
+    @server.command(BUDGET_COMMAND)
+    async def budget(ls: AceServer, *args: Any) -> dict[str, Any]:
+        return await payload(ls)
