@@ -24,7 +24,7 @@ from orchestrator.types import CodeIssue, LineRange, Position, TaskType, TextEdi
 from server import status
 from server.app import AceServer, FixFailed
 from server.documents import DocState
-from server.positions import range_from_client, range_to_client
+from server.positions import SourceLines, range_from_client, range_to_client
 from server.progress import Report, job_progress
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def current(ls: AceServer, uri: str, version: int | None = None) -> DocState:
 def to_issues(
     ls: AceServer, doc: DocState, diagnostics: Sequence[lsp.Diagnostic]
 ) -> list[CodeIssue]:
-    lines = doc.source.text.splitlines(keepends=True) if ls.encoding != "utf-16" else ()
+    lines = SourceLines(doc.source)
     return [
         CodeIssue(
             range=range_from_client(lines, d.range, ls.encoding),
@@ -122,7 +122,7 @@ def group_by_span(doc: DocState, issues: Sequence[CodeIssue]) -> list[list[CodeI
 
 
 def workspace_edit(ls: AceServer, doc: DocState, edits: Sequence[TextEdit]) -> lsp.WorkspaceEdit:
-    lines = doc.source.text.splitlines(keepends=True) if ls.encoding != "utf-16" else ()
+    lines = SourceLines(doc.source)
     lsp_edits: list[lsp.TextEdit | lsp.AnnotatedTextEdit | lsp.SnippetTextEdit] = [
         lsp.TextEdit(range=range_to_client(lines, e.range, ls.encoding), new_text=e.new_text)
         for e in sorted(edits, key=lambda e: (e.range.start, e.range.end))
@@ -164,7 +164,7 @@ def _path(doc: DocState) -> str:
 def _lines_of(ls: AceServer, doc: DocState, rng: lsp.Range | None) -> LineRange:
     if rng is None:
         raise FixFailed("This ACE action has no range; select the code and try again.")
-    lines = doc.source.text.splitlines(keepends=True) if ls.encoding != "utf-16" else ()
+    lines = SourceLines(doc.source)
     r = range_from_client(lines, rng, ls.encoding)
     end = r.end.line - 1 if r.end.character == 0 and r.end.line > r.start.line else r.end.line
     last = max(doc.source.line_count - 1, 0)

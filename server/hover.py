@@ -15,7 +15,7 @@ from orchestrator.budget import usd
 from orchestrator.types import LineRange
 from server import review
 from server.app import AceServer, FixFailed
-from server.positions import range_to_client
+from server.positions import SourceLines, range_to_client
 
 DASH = "\N{EN DASH}"  # between the lines of a range, as typeset: "line 12\N{EN DASH}14"
 
@@ -64,9 +64,7 @@ async def hover(ls: AceServer, params: lsp.HoverParams) -> lsp.Hover | None:
     span = review.span_at(doc, target)
     if span.kind == "window":
         return None  # not inside a function or class
-    rng = range_to_client(
-        review.SourceLines(doc.source), review.span_range(doc.source, span), ls.encoding
-    )
+    rng = range_to_client(SourceLines(doc.source), review.span_range(doc.source, span), ls.encoding)
     if mode == "cached":
         found = review.cached_review(ls, doc, span)
         if found is None:

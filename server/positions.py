@@ -6,11 +6,12 @@ negotiated UTF-8 or UTF-32 gets its positions converted at the server's edge, he
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import overload
 
 from lsprotocol import types as lsp
 
-from orchestrator.code.source import utf16_len, utf16_to_index
+from orchestrator.code.source import Source, utf16_len, utf16_to_index
 from orchestrator.types import Position, TextRange
 
 UTF16 = lsp.PositionEncodingKind.Utf16
@@ -58,3 +59,30 @@ def range_from_client(lines: Sequence[str], rng: lsp.Range, encoding: str) -> Te
 
 def range_to_client(lines: Sequence[str], rng: TextRange, encoding: str) -> lsp.Range:
     return lsp.Range(to_client(lines, rng.start, encoding), to_client(lines, rng.end, encoding))
+
+
+class SourceLines(Sequence[str]):
+    """A Source's lines, as the sequence `server.positions` converts with, without a copy."""
+
+    def __init__(self, source: Source) -> None:
+        self._source = source
+
+    def __len__(self) -> int:
+        return self._source.line_count
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [self._source.line_text(n) for n in range(len(self))[index]]
+        n = index + len(self) if index < 0 else index
+        if not 0 <= n < len(self):
+            raise IndexError(index)
+        return self._source.line_text(n)
+
+    def __iter__(self) -> Iterator[str]:
+        return (self._source.line_text(n) for n in range(len(self)))

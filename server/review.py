@@ -17,9 +17,9 @@ import hashlib
 import logging
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, overload
+from typing import Any
 
 from lsprotocol import converters
 from lsprotocol import types as lsp
@@ -35,7 +35,7 @@ from server import status
 from server.app import AceServer, FixFailed
 from server.documents import DocState
 from server.fixing import current, workspace_edit
-from server.positions import range_from_client, range_to_client
+from server.positions import SourceLines, range_from_client, range_to_client
 from server.progress import job_progress
 
 log = logging.getLogger(__name__)
@@ -111,33 +111,6 @@ class ReviewCache:
         ):
             _, dropped = self._items.popitem(last=False)
             self._bytes -= dropped.size
-
-
-class SourceLines(Sequence[str]):
-    """A Source's lines, as the sequence `server.positions` converts with, without a copy."""
-
-    def __init__(self, source: Source) -> None:
-        self._source = source
-
-    def __len__(self) -> int:
-        return self._source.line_count
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[str]: ...
-
-    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
-        if isinstance(index, slice):
-            return [self._source.line_text(n) for n in range(len(self))[index]]
-        n = index + len(self) if index < 0 else index
-        if not 0 <= n < len(self):
-            raise IndexError(index)
-        return self._source.line_text(n)
-
-    def __iter__(self) -> Iterator[str]:
-        return (self._source.line_text(n) for n in range(len(self)))
 
 
 def position_of_byte(source: Source, offset: int) -> Position:

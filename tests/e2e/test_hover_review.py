@@ -390,7 +390,7 @@ async def test_auto_hover_reviews_once_and_caches(start: Start, tmp_path: Path) 
     assert failed is not None and isinstance(failed.contents, lsp.MarkupContent)
     assert failed.contents.value.startswith("ACE review failed: ")
     assert failed.contents.value.endswith(".") and "Traceback" not in failed.contents.value
-    assert len(s.fake.vendor.requests) == 2
+    assert s.fake.vendor.requests[1].body["model"] == SONNET  # then the chain's fallbacks
 
 
 async def test_cancelled_hover_stops_the_model_call(start: Start, tmp_path: Path) -> None:

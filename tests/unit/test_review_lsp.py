@@ -17,11 +17,11 @@ from orchestrator.types import LineRange, Position, TextRange, Tier
 from server.app import FixFailed
 from server.documents import DocState
 from server.hover import lines_label, render
+from server.positions import SourceLines
 from server.review import (
     Cached,
     ReviewCache,
     Shown,
-    SourceLines,
     _arguments,
     rebase,
     relocate,
