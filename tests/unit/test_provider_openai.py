@@ -602,10 +602,23 @@ def test_content_text(content: Any, text: str) -> None:
     ],
 )
 async def test_make_provider_dispatches_on_kind(kind: str, cls: type[Any]) -> None:
-    made = make_provider(ProviderSettings(name=kind, kind=kind, base_url="http://127.0.0.1:9"))
+    settings = ProviderSettings(name=kind, kind=kind, base_url="http://127.0.0.1:9", api_key="k")
+    made = make_provider(settings)
     assert type(made) is cls and made.name == kind
     assert kind in KINDS
     await made.aclose()
+
+
+async def test_a_provider_without_its_key_is_unconfigured_and_says_what_to_set(
+    model: ModelSpec,
+) -> None:
+    settings = ProviderSettings(
+        name="openai", kind="openai", base_url="http://127.0.0.1:9", key_env=("OPENAI_API_KEY",)
+    )
+    made = make_provider(settings)
+    assert made.available() == "openai needs an API key: set OPENAI_API_KEY."
+    with pytest.raises(ProviderUnavailable, match="set OPENAI_API_KEY"):
+        await made.complete(model, REQUEST)
 
 
 def test_make_provider_refuses_an_unknown_kind() -> None:
