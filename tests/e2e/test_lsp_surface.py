@@ -324,3 +324,24 @@ def test_exits_by_itself_when_the_editor_dies(tmp_path: Path) -> None:
             server.kill()
     print(f"\nexited {time.monotonic() - t0:.1f} s after the editor died")
     assert code == 0
+
+
+async def test_prefetch_makes_picking_the_fix_instant(
+    start: Start, tmp_path: Path, mistral: tuple[FakeVendor, dict[str, str]]
+) -> None:
+    vendor, env = mistral
+    vendor.inject(DEVSTRAL, Fault(text=GOOD, delay_s=0.2))
+    client, budgets = await start(env=env, init={"prefetch": True, "tier": "pro"})
+    uri = _open(client, tmp_path / "mod.py", SOURCE)
+    before = len(vendor.requests)
+    (action, *_) = await _actions(client, _params(uri, E711.range, [E711]))
+    await until(lambda: budgets[-1]["lastCall"], "the prefetch to finish")
+    assert len(vendor.requests) == before + 1
+    assert vendor.requests[-1].body["model"] == DEVSTRAL
+    t0 = time.perf_counter()
+    resolved = await client.code_action_resolve_async(action)
+    elapsed_ms = (time.perf_counter() - t0) * 1000
+    assert apply_edits(SOURCE, _edits(resolved.edit)) == SOURCE.replace("x == None", "x is None")
+    assert len(vendor.requests) == before + 1  # served by the prefetch, no second call
+    print(f"\nresolve after prefetch: {elapsed_ms:.1f} ms (the model took >= 200 ms)")
+    assert elapsed_ms < 200
