@@ -83,6 +83,40 @@ def allowed_ranges(
     return merge(ranges)
 
 
+async def _patch_call(
+    orchestrator: Orchestrator,
+    request: LLMRequest,
+    code: str,
+    allowed: tuple[LineRange, ...],
+    file_path: str,
+    language: str | None,
+    display_path: str | None,
+    tree: Tree | None,
+    options: CallOptions | None,
+) -> AutoFix:
+    """Call for a diff; a reply counts only once the patch gate accepts it within `allowed`."""
+
+    def check(reply: ProviderReply) -> patches.Patch:
+        return patches.validate(
+            code,
+            reply.text,
+            allowed,
+            path=file_path,
+            language=language,
+            display_path=display_path,
+            original_tree=tree,
+        )
+
+    called = await orchestrator.call(request, check, options)
+    return AutoFix(
+        path=file_path,
+        patch=called.value,
+        model=called.result.model,
+        cost_usd=called.result.cost_usd,
+        attempts=tuple(called.result.attempts),
+    )
+
+
 async def ace_auto_fix(
     orchestrator: Orchestrator,
     *,
@@ -111,25 +145,8 @@ async def ace_auto_fix(
         user=user,
         fix=FixJob(file_path, language, code, tuple(issues), allowed),
     )
-
-    def check(reply: ProviderReply) -> patches.Patch:
-        return patches.validate(
-            code,
-            reply.text,
-            allowed,
-            path=file_path,
-            language=language,
-            display_path=display_path,
-            original_tree=tree,
-        )
-
-    called = await orchestrator.call(request, check, options)
-    return AutoFix(
-        path=file_path,
-        patch=called.value,
-        model=called.result.model,
-        cost_usd=called.result.cost_usd,
-        attempts=tuple(called.result.attempts),
+    return await _patch_call(
+        orchestrator, request, code, allowed, file_path, language, display_path, tree, options
     )
 
 
@@ -204,23 +221,6 @@ async def ace_improve(
         tier=tier,
         user=user,
     )
-
-    def check(reply: ProviderReply) -> patches.Patch:
-        return patches.validate(
-            code,
-            reply.text,
-            allowed,
-            path=file_path,
-            language=language,
-            display_path=display_path,
-            original_tree=tree,
-        )
-
-    called = await orchestrator.call(request, check, options)
-    return AutoFix(
-        path=file_path,
-        patch=called.value,
-        model=called.result.model,
-        cost_usd=called.result.cost_usd,
-        attempts=tuple(called.result.attempts),
+    return await _patch_call(
+        orchestrator, request, code, allowed, file_path, language, display_path, tree, options
     )

@@ -25,6 +25,14 @@ def _numbered(source: Source, first: int, last: int) -> str:
     return "\n".join(f"{n + 1:>{width}} | {source.line_text(n)}" for n in range(first, last + 1))
 
 
+def _window(source: Source, allowed: Sequence[LineRange]) -> tuple[int, int, str]:
+    """The lines to show (the allowed ones and some context) and the allowed ones, 1-based."""
+    last_line = max(source.line_count - 1, 0)
+    first = max(min(r.start for r in allowed) - CONTEXT_LINES, 0)
+    last = min(max(r.end for r in allowed) + CONTEXT_LINES, last_line)
+    return first, last, ", ".join(f"{r.start + 1}-{r.end + 1}" for r in allowed)
+
+
 def _describe(issue: CodeIssue) -> str:
     where = f"line {issue.range.start.line + 1}"
     if issue.range.end.line > issue.range.start.line:
@@ -48,10 +56,7 @@ def fix_messages(
     allowed: Sequence[LineRange],
 ) -> tuple[Message, ...]:
     """System + user messages asking for a diff that fixes `issues` within `allowed` lines."""
-    last_line = max(source.line_count - 1, 0)
-    first = max(min(r.start for r in allowed) - CONTEXT_LINES, 0)
-    last = min(max(r.end for r in allowed) + CONTEXT_LINES, last_line)
-    ranges = ", ".join(f"{r.start + 1}-{r.end + 1}" for r in allowed)
+    first, last, ranges = _window(source, allowed)
     user = "\n".join(
         [
             f"File: {path}" + (f" ({language})" if language else ""),
@@ -108,10 +113,7 @@ def improve_messages(
     path: str, language: str | None, source: Source, allowed: Sequence[LineRange]
 ) -> tuple[Message, ...]:
     """System + user messages asking for a behaviour-preserving improvement of `allowed` lines."""
-    last_line = max(source.line_count - 1, 0)
-    first = max(min(r.start for r in allowed) - CONTEXT_LINES, 0)
-    last = min(max(r.end for r in allowed) + CONTEXT_LINES, last_line)
-    ranges = ", ".join(f"{r.start + 1}-{r.end + 1}" for r in allowed)
+    first, last, ranges = _window(source, allowed)
     user = "\n".join(
         [
             f"File: {path}" + (f" ({language})" if language else ""),
