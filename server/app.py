@@ -132,6 +132,7 @@ def _features() -> list[Callable[[AceServer], None]]:
         configuration,
         documents,
         hover,
+        info,
         lifecycle,
         progress,
         review,
@@ -147,6 +148,7 @@ def _features() -> list[Callable[[AceServer], None]]:
         code_actions.setup,
         review.setup,
         hover.setup,
+        info.setup,
     ]
 
 

@@ -345,3 +345,22 @@ async def test_prefetch_makes_picking_the_fix_instant(
     assert len(vendor.requests) == before + 1  # served by the prefetch, no second call
     print(f"\nresolve after prefetch: {elapsed_ms:.1f} ms (the model took >= 200 ms)")
     assert elapsed_ms < 200
+
+
+async def test_models_and_usage_commands(start: Start, tmp_path: Path) -> None:
+    client, _ = await start(init={"userId": "ana"})
+    models = plain(
+        await client.workspace_execute_command_async(lsp.ExecuteCommandParams("ace.models", []))
+    )
+    by_id = {m["id"]: m for m in models}
+    assert len(by_id) == 14 and by_id["local"]["available"] and not by_id["gpt-4o"]["available"]
+    uri = _open(client, tmp_path / "mod.py", SOURCE)
+    (tmp_path / "ruff.toml").write_text('[lint]\nselect = ["E7"]\n')
+    (action, *_) = await _actions(client, _params(uri, E711.range, [E711]))
+    await client.code_action_resolve_async(action)
+    usage = plain(
+        await client.workspace_execute_command_async(lsp.ExecuteCommandParams("ace.usage", []))
+    )
+    assert usage["user"] == "ana" and usage["today"]["limit_usd"] == 0.5
+    (line,) = usage["by_model_task"]
+    assert (line["model"], line["task"], line["calls"], line["ok"]) == ("local", "AUTO_FIX", 1, 1)
