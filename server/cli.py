@@ -78,6 +78,12 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
+def _expected_failures(record: logging.LogRecord) -> bool:
+    """Drop pygls' tracebacks for a fix or review that failed for a reason the user was told."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return type(exc).__name__ != "FixFailed"
+
+
 def _serve(args: argparse.Namespace) -> int:
     level = logging.DEBUG if args.verbose else logging.INFO
     handler: logging.Handler
@@ -89,6 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=level, handlers=[handler])
     # pygls logs every message it sends at INFO: too much for a log people read
     logging.getLogger("pygls").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(_expected_failures)
     from server.app import create_server
 
     create_server().start_io()

@@ -74,7 +74,11 @@ def parse_settings(*sources: Any) -> tuple[Settings, list[str]]:
         if not isinstance(raw, Mapping):
             problems.append("ACE settings must be an object; using defaults for them.")
             continue
-        merged.update({k: v for k, v in _flatten(raw).items() if v is not None})
+        for key, value in _flatten(raw).items():
+            if value is None:  # null in a later source resets the key to its default
+                merged.pop(key, None)
+            else:
+                merged[key] = value
     for key in [k for k in merged if k.replace("-", "_").lower() in _KEYISH]:
         merged.pop(key)
         problems.append(

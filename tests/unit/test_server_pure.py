@@ -55,3 +55,8 @@ def test_settings(raw: Any, expected: Settings, problems: int) -> None:
     assert settings == expected
     assert len(messages) == problems
     assert all((m.endswith(".") and "ACE setting" in m) or "ACE settings" in m for m in messages)
+
+
+def test_null_in_a_later_source_resets_a_setting() -> None:
+    settings, problems = parse_settings({"dailyBudget": 3, "tier": "pro"}, {"dailyBudget": None})
+    assert settings.daily_budget is None and settings.tier is Tier.PRO and problems == []
