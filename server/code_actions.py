@@ -56,6 +56,7 @@ class _Titles:
 
     def __init__(self, ls: AceServer, task: TaskType) -> None:
         self.model = None
+        self.routable = True  # False once we know no model can do the task (no key, budget)
         orch = ls._orchestrator  # listing never waits for the orchestrator to open
         if orch is None:
             return
@@ -63,6 +64,7 @@ class _Titles:
         request = LLMRequest(task, (Message("user", ""),), tier=s.tier, user=s.user_id)
         chain = orch.route(request, s.call_options(task)).chain
         self.model = chain[0] if chain else None
+        self.routable = bool(chain)
 
     def suffix(self, span_bytes: int) -> str:
         if self.model is None:
@@ -87,7 +89,9 @@ def list_actions(ls: AceServer, params: lsp.CodeActionParams) -> list[lsp.CodeAc
             job = Job(FIX, doc.uri, doc.version, (d,))
             title = f"Fix with ACE{titles.suffix(span_bytes)}: {d.message}"
             actions.append(_action(ls, title, lsp.CodeActionKind.QuickFix, job, [d]))
-        if not diagnostics:
+        # A line without diagnostics gets a fix only when the user asked (Ctrl+., a key in
+        # Neovim or Emacs), not when VS Code polls for its lightbulb on every cursor move.
+        if not diagnostics and params.context.trigger_kind != lsp.CodeActionTriggerKind.Automatic:
             rng = params.range
             job = Job(LINE, doc.uri, doc.version, (), rng)
             last = max(rng.end.line - (rng.end.character == 0), rng.start.line)
@@ -106,14 +110,15 @@ def list_actions(ls: AceServer, params: lsp.CodeActionParams) -> list[lsp.CodeAc
         actions.append(_action(ls, title, FIX_ALL_KIND, job, diagnostics))
     selection = params.range.start != params.range.end
     if selection and not diagnostics:
-        if _wants(only, lsp.CodeActionKind.RefactorRewrite):
-            improve = _Titles(ls, TaskType.REFACTOR).suffix(span_bytes)
+        # offered only when some model can do it: offline, no action that can only fail
+        improve = _Titles(ls, TaskType.REFACTOR)
+        if _wants(only, lsp.CodeActionKind.RefactorRewrite) and improve.routable:
             job = Job(IMPROVE, doc.uri, doc.version, (), params.range)
-            actions.append(
-                _action(ls, f"Improve with ACE{improve}", lsp.CodeActionKind.RefactorRewrite, job)
-            )
-        if _wants(only, REVIEW_KIND):
-            review = _Titles(ls, TaskType.CODE_REVIEW).suffix(span_bytes)
+            title = f"Improve with ACE{improve.suffix(span_bytes)}"
+            actions.append(_action(ls, title, lsp.CodeActionKind.RefactorRewrite, job))
+        reviewer = _Titles(ls, TaskType.CODE_REVIEW)
+        if _wants(only, REVIEW_KIND) and reviewer.routable:
+            review = reviewer.suffix(span_bytes)
             arg = {"uri": doc.uri, "range": fixing._converter.unstructure(params.range)}
             title = f"Review with ACE{review}"
             actions.append(

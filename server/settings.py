@@ -52,6 +52,7 @@ class Settings(BaseModel):
 
 
 _KEYISH = ("apikey", "api_key", "key", "token", "secret")
+_CLIENT_ONLY = ("server", "trace")  # editor-side settings (how to start ACE) a client may pass
 
 
 def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,6 +80,17 @@ def parse_settings(*sources: Any) -> tuple[Settings, list[str]]:
                 merged.pop(key, None)
             else:
                 merged[key] = value
+    known = {f.alias or name for name, f in Settings.model_fields.items()} | set(
+        Settings.model_fields
+    )
+    for key in [k for k in merged if k not in known and k not in _CLIENT_ONLY]:
+        if key.replace("-", "_").lower() in _KEYISH:
+            continue  # refused below, with its own message
+        merged.pop(key)
+        problems.append(
+            f"ACE setting '{key}' is unknown, so it was ignored; "
+            f"ACE knows: {', '.join(sorted(k for k in known if k[0].islower() and '_' not in k))}."
+        )
     for key in [k for k in merged if k.replace("-", "_").lower() in _KEYISH]:
         merged.pop(key)
         problems.append(

@@ -40,7 +40,7 @@ def test_positions_round_trip(encoding: str, client: int, utf16: int) -> None:
         pytest.param(
             {"tier": "pro", "userId": "ana", "riskLevel": "conservative", "other": 1},
             Settings(tier=Tier.PRO, user_id="ana", risk_level=RiskLevel.CONSERVATIVE),
-            0,
+            1,  # "other" is unknown: reported, ignored
             id="all-set",
         ),
         pytest.param(
@@ -60,3 +60,12 @@ def test_settings(raw: Any, expected: Settings, problems: int) -> None:
 def test_null_in_a_later_source_resets_a_setting() -> None:
     settings, problems = parse_settings({"dailyBudget": 3, "tier": "pro"}, {"dailyBudget": None})
     assert settings.daily_budget is None and settings.tier is Tier.PRO and problems == []
+
+
+def test_a_misspelt_setting_is_reported() -> None:
+    settings, problems = parse_settings({"userid": "ana", "trace": {"server": "off"}})
+    assert settings.user_id == "local"
+    assert problems == [
+        "ACE setting 'userid' is unknown, so it was ignored; ACE knows: dailyBudget, hedging, "
+        "hoverReview, models, monthlyBudget, prefetch, riskLevel, tier, userId."
+    ]

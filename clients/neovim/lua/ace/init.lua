@@ -43,13 +43,26 @@ function M.start(bufnr, config)
   }, { bufnr = bufnr })
 end
 
+-- A file buffer of one of the configured filetypes.
+local function wants(bufnr)
+  local bo = vim.bo[bufnr]
+  return bo.buftype == '' and vim.tbl_contains(M.config.filetypes, bo.filetype)
+end
+
 function M.setup(opts)
   M.config = vim.tbl_deep_extend('force', M.config, opts or {})
   vim.api.nvim_create_autocmd('FileType', {
     group = vim.api.nvim_create_augroup('ace', { clear = true }),
     pattern = M.config.filetypes,
-    callback = function(args) M.start(args.buf) end,
+    callback = function(args)
+      if wants(args.buf) then M.start(args.buf) end
+    end,
   })
+  -- A plugin manager that loads ACE on `ft=python` calls setup() after FileType has fired for
+  -- the buffer that triggered it: attach the buffers already open.
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(bufnr) and wants(bufnr) then M.start(bufnr) end
+  end
   vim.api.nvim_create_user_command('AceFix', M.fix, { desc = 'ACE: fix the diagnostics of this line' })
   vim.api.nvim_create_user_command('AceFixAll', M.fix_all, { desc = 'ACE: fix every diagnostic of the buffer' })
   vim.api.nvim_create_user_command('AceReview', function() M.review() end,
@@ -62,20 +75,49 @@ end
 --- "ACE $0.42 / $5.00" for a statusline ('' before the first notification).
 function M.statusline()
   local b = M.budget
-  if not b then return '' end
-  local limit = b.dailyLimit and string.format(' / $%.2f', b.dailyLimit) or ''
-  return string.format('ACE $%.2f%s', b.spentToday or 0, limit)
+  if type(b) ~= 'table' then return '' end
+  local function num(v) return type(v) == 'number' and v or nil end -- JSON null may be vim.NIL
+  local limit = num(b.dailyLimit) and string.format(' / $%.2f', b.dailyLimit) or ''
+  return string.format('ACE $%.2f%s', num(b.spentToday) or 0, limit)
 end
 
-local function to_lsp(diagnostics)
-  return vim.lsp.diagnostic.from(diagnostics)
+local function ace_client(bufnr)
+  return vim.lsp.get_clients({ bufnr = bufnr, name = 'ace' })[1]
+end
+
+--- Diagnostics in LSP form, positioned in ACE's encoding. `vim.lsp.diagnostic.from` copies
+--- byte columns into `character` as they are, or hands back another server's own LSP diagnostic
+--- (`user_data.lsp`, in that server's encoding): ranges are recomputed from the buffer here.
+local function to_lsp(bufnr, diagnostics)
+  local client = ace_client(bufnr)
+  local encoding = client and client.offset_encoding or 'utf-16'
+  local line_count = vim.api.nvim_buf_line_count(bufnr)
+  local function position(lnum, col)
+    if lnum >= line_count then -- past the end: the start of the line after the last one
+      return { line = line_count, character = 0 }
+    end
+    local text = vim.api.nvim_buf_get_lines(bufnr, lnum, lnum + 1, true)[1]
+    col = math.max(0, math.min(col or 0, #text))
+    return { line = lnum, character = vim.lsp.util.character_offset(bufnr, lnum, col, encoding) }
+  end
+  local out = {}
+  for i, lsp_diagnostic in ipairs(vim.lsp.diagnostic.from(diagnostics)) do
+    local d = diagnostics[i]
+    local converted = vim.deepcopy(lsp_diagnostic) -- never change another server's user_data
+    converted.range = {
+      start = position(d.lnum, d.col),
+      ['end'] = position(d.end_lnum or d.lnum, d.end_col or d.col),
+    }
+    out[i] = converted
+  end
+  return out
 end
 
 --- Every diagnostic on a line, from all sources, as LSP diagnostics.
 function M.line_diagnostics(bufnr, lnum)
   bufnr = bufnr or vim.api.nvim_get_current_buf()
   lnum = lnum or (vim.api.nvim_win_get_cursor(0)[1] - 1)
-  return to_lsp(vim.diagnostic.get(bufnr, { lnum = lnum }))
+  return to_lsp(bufnr, vim.diagnostic.get(bufnr, { lnum = lnum }))
 end
 
 local function ace_only(prefix)
@@ -98,14 +140,13 @@ end
 function M.fix_all()
   local bufnr = vim.api.nvim_get_current_buf()
   vim.lsp.buf.code_action({
-    context = { diagnostics = to_lsp(vim.diagnostic.get(bufnr)), only = { 'source.fixAll.ace' } },
+    context = {
+      diagnostics = to_lsp(bufnr, vim.diagnostic.get(bufnr)),
+      only = { 'source.fixAll.ace' },
+    },
     filter = ace_only('Fix all with ACE'),
     apply = true,
   })
-end
-
-local function ace_client(bufnr)
-  return vim.lsp.get_clients({ bufnr = bufnr, name = 'ace' })[1]
 end
 
 --- Review the function under the cursor; findings arrive as diagnostics (source "ace").
