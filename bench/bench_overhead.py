@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from orchestrator.call import CallOptions, Orchestrator
 from orchestrator.config import ProviderSettings
 from orchestrator.health import Health
 from orchestrator.ledger import Ledger
+from orchestrator.providers.base import StreamChunk
 from orchestrator.providers.openai import OpenAIProvider
 from orchestrator.registry import ModelSpec, Registry
 from orchestrator.types import LLMRequest, Message, ProviderReply, TaskType, Tier, Usage
@@ -206,6 +207,9 @@ class _Instant:
 
     async def complete(self, model: ModelSpec, request: LLMRequest) -> ProviderReply:
         return ProviderReply("ok", Usage(10, 10), model.wire_name)
+
+    async def stream(self, model: ModelSpec, request: LLMRequest) -> AsyncIterator[StreamChunk]:
+        yield StreamChunk("ok", Usage(10, 10))
 
     async def aclose(self) -> None:
         return None
