@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.figures import Figure, Report
+
 RUNS = 15
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "broken.py"
 
@@ -26,7 +28,7 @@ def _time(cmd: list[str]) -> list[float]:
     return times
 
 
-def main() -> None:
+def main() -> Report:
     fix = _time([sys.executable, "-m", "server", "fix", str(SAMPLE)])
     imports = _time(
         [sys.executable, "-c", "import server.cli, orchestrator.ace, orchestrator.providers.local"]
@@ -38,6 +40,18 @@ def main() -> None:
         f"  of which Python start-up {statistics.median(bare):.0f} ms, "
         f"start-up + imports {statistics.median(imports):.0f} ms"
     )
+    report = Report()
+    report.add(
+        Figure(
+            "`ace fix samples/broken.py` wall time",
+            statistics.median(fix),
+            statistics.median(bare),
+            "ms",
+            None,
+            "bare interpreter",
+        ),
+    )
+    return report
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from pathlib import Path
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
+from bench.figures import Figure, Report
 from orchestrator.code.source import Source
 from server.documents import DocumentStore
 
@@ -139,15 +140,18 @@ def _typing_anywhere(store: DocumentStore, uri: str, rng: random.Random) -> list
     return times
 
 
-def _keystrokes(label: str, text: str, language: str, mix: Callable[..., list[float]]) -> None:
+def _keystrokes(
+    label: str, text: str, language: str, mix: Callable[..., list[float]]
+) -> list[float]:
     store = DocumentStore()
     uri = f"file:///bench/keys.{'py' if language == 'python' else 'txt'}"
     store.open(uri, language, 1, text)
     times = mix(store, uri, random.Random(7))
     print(f"  {label:<44} {_percentiles(times)}")
+    return times
 
 
-def bench_keystrokes() -> None:
+def bench_keystrokes(report: Report) -> None:
     text = python_file(LINES)
     ascii_text = python_file(LINES, ascii_only=True)
     size = len(text.encode())
@@ -157,9 +161,9 @@ def bench_keystrokes() -> None:
     store = DocumentStore()
     store.open("file:///bench/open.py", "python", 1, text)
     print(f"  didOpen (Source + full parse): {(time.perf_counter() - t0) * 1000:.1f} ms")
-    _keystrokes("letters in names/strings/comments", text, "python", _typing_in_names)
+    typed = _keystrokes("letters in names/strings/comments", text, "python", _typing_in_names)
     _keystrokes("  same, ASCII-only file", ascii_text, "python", _typing_in_names)
-    _keystrokes("any char anywhere, then deleted", text, "python", _typing_anywhere)
+    anywhere = _keystrokes("any char anywhere, then deleted", text, "python", _typing_anywhere)
     _keystrokes("text + line index only (no grammar)", text, "plaintext", _typing_anywhere)
     _keystrokes("  same, ASCII-only file", ascii_text, "plaintext", _typing_anywhere)
     times = []
@@ -169,6 +173,21 @@ def bench_keystrokes() -> None:
         times.append((time.perf_counter() - t0) * 1000)
     print(
         f"  for comparison, Source(text) from scratch:   median {statistics.median(times):.3f} ms"
+    )
+    report.add(
+        Figure(
+            "keystroke (DocumentStore.change), 10,000 lines: median",
+            statistics.median(typed),
+            statistics.median(times),
+            "ms",
+            "< 2 ms",
+            "Source(text) from scratch",
+        ),
+        Figure(
+            "keystroke, syntax error each time: median",
+            statistics.median(anywhere),
+            target="< 2 ms",
+        ),
     )
 
 
@@ -204,7 +223,7 @@ async def _sync(client: LanguageClient, uri: str) -> None:
     await client.text_document_code_action_async(params)
 
 
-async def _memory() -> None:
+async def _memory(report: Report) -> None:
     client, pid = await _start()
     uri0 = "file:///bench/doc0.py"
     await _sync(client, uri0)
@@ -221,6 +240,16 @@ async def _memory() -> None:
     print(f"  after initialize: {base:.1f} MB")
     print(f"  with {DOCS} open documents of {DOC_LINES:,} lines ({size / 1024:.0f} KB each):")
     print(f"    {full:.1f} MB  (+{full - base:.1f} MB, {(full - base) / DOCS * 1024:.0f} KB/doc)")
+    report.add(
+        Figure(
+            f"`ace serve` RSS with {DOCS} documents of {DOC_LINES:,} lines",
+            full,
+            base,
+            "MB",
+            None,
+            "after initialize",
+        ),
+    )
 
 
 def _def_lines(text: str) -> list[int]:
@@ -237,7 +266,7 @@ def _diagnostics(text: str) -> list[lsp.Diagnostic]:
     return out
 
 
-async def _code_actions() -> None:
+async def _code_actions(report: Report) -> None:
     client, _ = await _start()
     text = python_file(5_000)
     uri = "file:///bench/actions.py"
@@ -267,12 +296,30 @@ async def _code_actions() -> None:
     print(f"(c) codeAction round trip on a 5,000-line file over stdio, {REQUESTS} requests:")
     print(f"  alone:                          {_percentiles(results[False])}")
     print(f"  one didChange before each:      {_percentiles(results[True])}")
+    p99 = sorted(results[True])[max(0, int(len(results[True]) * 0.99) - 1)]
+    p99_alone = sorted(results[False])[max(0, int(len(results[False]) * 0.99) - 1)]
+    report.add(
+        Figure(
+            "codeAction p99 with a didChange before each",
+            p99,
+            p99_alone,
+            "ms",
+            None,
+            "codeAction alone",
+        ),
+    )
+    report.series["codeAction with didChange (ms)"] = {
+        "alone": results[False],
+        "after didChange": results[True],
+    }
 
 
-def main() -> None:
-    bench_keystrokes()
-    asyncio.run(_memory())
-    asyncio.run(_code_actions())
+def main() -> Report:
+    report = Report()
+    bench_keystrokes(report)
+    asyncio.run(_memory(report))
+    asyncio.run(_code_actions(report))
+    return report
 
 
 if __name__ == "__main__":

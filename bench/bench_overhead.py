@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from bench.figures import Figure, Report
 from orchestrator.call import CallOptions, Orchestrator
 from orchestrator.config import ProviderSettings
 from orchestrator.health import Health
@@ -244,7 +245,7 @@ def _cold(cmd: list[str], runs: int = 7) -> float:
     return statistics.median(times)
 
 
-async def _run(base: str, home: Path) -> None:
+async def _run(base: str, home: Path, report: Report) -> None:
     clients = await _clients(base, home)
     fallback = clients.pop("_fallback")
     # Rounds interleave the clients so that drift of the machine hits them alike; the median
@@ -274,11 +275,92 @@ async def _run(base: str, home: Path) -> None:
     print(
         "  targets: ACE's added CPU <= 0.5 ms per call; >= 0.9x httpx's throughput at 32 concurrent"
     )
+    ace_seq, ace_conc = results["ACE"]
+    report.series["overhead: sequential latency (ms)"] = {
+        name: seq.latencies for name, (seq, _) in results.items()
+    }
+    report.series["overhead: CPU per call (ms)"] = {
+        name: seq.cpu_per_call_ms for name, (seq, _) in results.items()
+    }
+    report.add(
+        Figure(
+            "CPU per call, loopback (ACE vs raw httpx)",
+            ace_seq.cpu_per_call_ms,
+            base_seq.cpu_per_call_ms,
+            "ms",
+            "added <= 0.5 ms",
+            "raw httpx",
+        ),
+        Figure(
+            "calls/s at 32 concurrent (ACE vs raw httpx)",
+            ace_conc.throughput,
+            base_conc.throughput,
+            "calls/s",
+            ">= 0.9x",
+            "raw httpx",
+            lower_is_better=False,
+        ),
+        Figure(
+            "sequential p50, loopback (ACE vs raw httpx)",
+            ace_seq.p(0.5),
+            base_seq.p(0.5),
+            "ms",
+            None,
+            "raw httpx",
+        ),
+    )
+    if "LiteLLM Router" in results:
+        lite_seq, lite_conc = results["LiteLLM Router"]
+        report.add(
+            Figure(
+                "CPU per call, loopback (ACE vs LiteLLM Router)",
+                ace_seq.cpu_per_call_ms,
+                lite_seq.cpu_per_call_ms,
+                "ms",
+                None,
+                "LiteLLM Router",
+            ),
+            Figure(
+                "calls/s at 32 concurrent (ACE vs LiteLLM Router)",
+                ace_conc.throughput,
+                lite_conc.throughput,
+                "calls/s",
+                None,
+                "LiteLLM Router",
+                lower_is_better=False,
+            ),
+            Figure(
+                "sequential p50, loopback (ACE vs LiteLLM Router)",
+                ace_seq.p(0.5),
+                lite_seq.p(0.5),
+                "ms",
+                None,
+                "LiteLLM Router",
+            ),
+            Figure(
+                "sequential p99, loopback (ACE vs LiteLLM Router)",
+                ace_seq.p(0.99),
+                lite_seq.p(0.99),
+                "ms",
+                None,
+                "LiteLLM Router",
+            ),
+        )
     bare = await _pipeline_cpu(home, ledger=False)
     full = await _pipeline_cpu(home, ledger=True)
     print(
         f"ACE's own CPU per call, in process (no network): {bare:.0f} µs, "
         f"{full:.0f} µs with the ledger (the loopback rows above add the noise of a 2-core box)"
+    )
+    report.add(
+        Figure(
+            "ACE's own CPU per call, in process, with ledger",
+            full,
+            bare,
+            "µs",
+            None,
+            "same, no ledger",
+        )
     )
     times = [await fallback() for _ in range(20)]
     print(
@@ -288,9 +370,20 @@ async def _run(base: str, home: Path) -> None:
     lite = await _litellm_fallback(base)
     if lite is not None:
         print(f"fall back after a 500 from the primary (LiteLLM Router defaults): {lite:.0f} ms")
+    report.add(
+        Figure(
+            "fall back after a 500 (median)",
+            statistics.median(times),
+            lite,
+            "ms",
+            "<= 100 ms",
+            "LiteLLM Router (defaults)" if lite is not None else None,
+        )
+    )
 
 
-def main() -> None:
+def main() -> Report:
+    report = Report()
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "bench.fake_server", str(port)], cwd=ROOT)
     base = f"http://127.0.0.1:{port}/v1"
@@ -305,16 +398,26 @@ def main() -> None:
                     raise SystemExit("the fake server did not start") from None
                 time.sleep(0.05)
         with tempfile.TemporaryDirectory() as home:
-            asyncio.run(_run(base, Path(home)))
+            asyncio.run(_run(base, Path(home), report))
     finally:
         server.terminate()
         server.wait()
     py = sys.executable
-    print(
-        f"cold `import orchestrator`: {_cold([py, '-c', 'import orchestrator']):.0f} ms "
-        f"(bare interpreter {_cold([py, '-c', 'pass']):.0f} ms; target < 150 ms)"
+    imp, bare, helped = (
+        _cold([py, "-c", "import orchestrator"]),
+        _cold([py, "-c", "pass"]),
+        _cold([py, "-m", "server", "--help"]),
     )
-    print(f"cold `ace --help`: {_cold([py, '-m', 'server', '--help']):.0f} ms (target < 300 ms)")
+    print(
+        f"cold `import orchestrator`: {imp:.0f} ms "
+        f"(bare interpreter {bare:.0f} ms; target < 150 ms)"
+    )
+    print(f"cold `ace --help`: {helped:.0f} ms (target < 300 ms)")
+    report.add(
+        Figure("cold `import orchestrator`", imp, bare, "ms", "< 150 ms", "bare interpreter"),
+        Figure("cold `ace --help`", helped, bare, "ms", "< 300 ms", "bare interpreter"),
+    )
+    return report
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from bench.figures import Figure, Report
 from orchestrator.code.languages import parser, resolve
 from orchestrator.code.patches import unified_diff, validate
 from orchestrator.types import LineRange
@@ -51,7 +52,7 @@ def timed(fn: Callable[[], object], runs: int = RUNS) -> tuple[float, float]:
     return statistics.median(samples) * 1e3, samples[min(len(samples) - 1, int(runs * 0.99))] * 1e3
 
 
-def report(label: str, lines: int, at: list[int]) -> None:
+def report(label: str, lines: int, at: list[int], out: Report) -> None:
     original = build_file(lines)
     new = edit(original, at)
     reply = f"Here is the fix:\n\n```diff\n{unified_diff(original, new, 'mod.py')}```\n\nDone.\n"
@@ -66,15 +67,19 @@ def report(label: str, lines: int, at: list[int]) -> None:
         print(f"validate  {label}: WRONG RESULT, figures below are meaningless")
     med, p99 = timed(gate)
     print(f"validate  {label:<34} median {med:6.3f} ms   p99 {p99:6.3f} ms")
+    out.add(Figure(f"patch gate (validate), {label}: median", med))
+    out.add(Figure(f"patch gate (validate), {label}: p99", p99))
     med, p99 = timed(lambda: unified_diff(original, new, "mod.py"))
     print(f"unified_diff {label:<31} median {med:6.3f} ms   p99 {p99:6.3f} ms")
 
 
-def main() -> None:
+def main() -> Report:
+    out = Report()
     print(f"{RUNS} runs each; 3 hunks; original tree passed in")
-    report("300 lines", 300, [72, 152, 232])
-    report("5,000 lines, hunks within 60 lines", 5000, [2502, 2527, 2557])
-    report("5,000 lines, hunks spread over file", 5000, [1002, 2502, 4002])
+    report("300 lines", 300, [72, 152, 232], out)
+    report("5,000 lines, hunks within 60 lines", 5000, [2502, 2527, 2557], out)
+    report("5,000 lines, hunks spread over file", 5000, [1002, 2502, 4002], out)
+    return out
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import random
 import statistics
 import time
 
+from bench.figures import Figure, Report
 from orchestrator.code import spans
 from orchestrator.code.source import Source
 from orchestrator.types import Position, TextRange
@@ -75,7 +76,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(int(fraction * len(ordered)), len(ordered) - 1)]
 
 
-def main() -> None:
+def main() -> Report:
     text = build_file()
     source = Source(text)
 
@@ -107,6 +108,24 @@ def main() -> None:
     print(f"                           max    {max(times) * 1000:7.1f} µs")
     print(f"extract without tree ({NO_TREE_RUNS}): median {statistics.median(no_tree):6.2f} ms")
     print("kinds: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
+    report = Report()
+    report.add(
+        Figure(
+            "span extraction, 10,000 lines, tree given: median",
+            statistics.median(times) * 1000,
+            statistics.median(no_tree) * 1000,
+            "µs",
+            None,
+            "without tree (full parse)",
+        ),
+        Figure(
+            "span extraction, 10,000 lines, tree given: p99",
+            percentile(times, 0.99) * 1000,
+            unit="µs",
+        ),
+        Figure("full parse, 10,000 lines", parse_ms),
+    )
+    return report
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import tempfile
 import time
 from typing import IO
 
+from bench.figures import Figure, Report
+
 RUNS = 10
 
 
@@ -41,7 +43,7 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
-def main() -> None:
+def main() -> Report:
     times, rss = [], []
     with tempfile.TemporaryDirectory() as home:
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
@@ -79,6 +81,14 @@ def main() -> None:
         f"max {max(times):.0f} ms (target < 600 ms)"
     )
     print(f"RSS once initialized (no API key): median {statistics.median(rss):.1f} MB")
+    report = Report()
+    report.add(
+        Figure(
+            "`ace serve` spawn to initialize answer", statistics.median(times), target="< 600 ms"
+        ),
+        Figure("`ace serve` RSS once initialized", statistics.median(rss), unit="MB"),
+    )
+    return report
 
 
 if __name__ == "__main__":

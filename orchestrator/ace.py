@@ -130,8 +130,13 @@ async def ace_auto_fix(
     display_path: str | None = None,
     tree: Tree | None = None,
     options: CallOptions | None = None,
+    mask_secrets: bool = True,
 ) -> AutoFix:
-    """Fix `issues` in `code`; returns a validated patch or raises NoFix with every attempt."""
+    """Fix `issues` in `code`; returns a validated patch or raises NoFix with every attempt.
+
+    Secret-shaped text is masked in the prompt sent to a provider unless `mask_secrets` is False;
+    the FixJob the local provider reads keeps the real code (it never leaves the machine).
+    """
     if not issues:
         raise InputError("There is nothing to fix: no diagnostics were given.")
     source = Source(code)
@@ -140,7 +145,14 @@ async def ace_auto_fix(
     allowed = allowed_ranges(source, language, issues, risk_level, path=file_path, tree=tree)
     request = LLMRequest(
         task=TaskType.AUTO_FIX,
-        messages=fix_messages(display_path or file_path, language, source, issues, allowed),
+        messages=fix_messages(
+            display_path or file_path,
+            language,
+            source,
+            issues,
+            allowed,
+            mask_secrets=mask_secrets,
+        ),
         tier=tier,
         user=user,
         fix=FixJob(file_path, language, code, tuple(issues), allowed),
@@ -172,14 +184,19 @@ async def ace_review(
     display_path: str | None = None,
     tree: Tree | None = None,
     options: CallOptions | None = None,
+    mask_secrets: bool = True,
 ) -> Review:
-    """Review the function or class around `target`; raises NoFix when no model gave a review."""
+    """Review the function or class around `target`; raises NoFix when no model gave a review.
+
+    Secret-shaped text is masked in the prompt unless `mask_secrets` is False."""
     source = Source(code)
     span = spans.extract(source, language, target, path=file_path, tree=tree)
     lines = span.lines
     request = LLMRequest(
         task=TaskType.CODE_REVIEW,
-        messages=review_messages(display_path or file_path, language, source, lines),
+        messages=review_messages(
+            display_path or file_path, language, source, lines, mask_secrets=mask_secrets
+        ),
         tier=tier,
         user=user,
     )
@@ -210,14 +227,19 @@ async def ace_improve(
     display_path: str | None = None,
     tree: Tree | None = None,
     options: CallOptions | None = None,
+    mask_secrets: bool = True,
 ) -> AutoFix:
-    """A behaviour-preserving improvement of `lines` (task REFACTOR), through the patch gate."""
+    """A behaviour-preserving improvement of `lines` (task REFACTOR), through the patch gate.
+
+    Secret-shaped text is masked in the prompt unless `mask_secrets` is False."""
     source = Source(code)
     last = max(source.line_count - 1, 0)
     allowed = (LineRange(min(lines.start, last), min(lines.end, last)),)
     request = LLMRequest(
         task=TaskType.REFACTOR,
-        messages=improve_messages(display_path or file_path, language, source, allowed),
+        messages=improve_messages(
+            display_path or file_path, language, source, allowed, mask_secrets=mask_secrets
+        ),
         tier=tier,
         user=user,
     )

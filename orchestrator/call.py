@@ -523,15 +523,22 @@ async def _cancel(pending: Mapping[asyncio.Task[_Success[T] | None], object]) ->
 
 
 def _summary(ctx: _Call) -> str:
-    """One sentence for the user: the last reason, and how many models were tried."""
+    """One sentence for the user: what each model did, and why the first one failed.
+
+    The first failure is the informative one: later models are fallbacks (the last is often the
+    offline fixer, whose "set an API key" hint would mislead when keys are set).
+    """
     if not ctx.attempts:
         reason = ctx.skipped[-1][1] if ctx.skipped else "no model could be called."
         return f"No model was tried: {reason}"
-    last = ctx.attempts[-1]
-    models = len({a.model for a in ctx.attempts})
-    if models == 1 and len(ctx.attempts) == 1:
-        return last.reason or f"{last.model} failed ({last.outcome})."
-    return f"No model produced a valid answer ({models} tried); last: {last.reason or last.outcome}"
+    first = ctx.attempts[0]
+    if len(ctx.attempts) == 1:
+        return first.reason or f"{first.model} failed ({first.outcome})."
+    tried = ", ".join(
+        dict.fromkeys(f"{a.model} {a.outcome.replace('_', ' ')}" for a in ctx.attempts)
+    )
+    why = (first.reason or first.outcome).rstrip(".")
+    return f"No model produced a valid answer ({tried}); {first.model}: {why}."
 
 
 def default_orchestrator() -> Orchestrator:

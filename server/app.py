@@ -57,6 +57,32 @@ class AceProtocol(LanguageServerProtocol):
                 )
             return _Unreadable()
 
+    def handle_message(self, message: Any) -> None:
+        """Answer what pygls would drop in silence, leaving the client waiting for ever."""
+        if isinstance(message, _Unreadable):
+            return  # answered while decoding
+        if not hasattr(message, "jsonrpc"):  # valid JSON, but not a JSON-RPC object
+            msg_id = message.get("id") if isinstance(message, dict) else None
+            self._send_response(
+                msg_id if isinstance(msg_id, str | int) else None,  # type: ignore[arg-type]
+                error=lsp.ResponseError(
+                    code=lsp.ErrorCodes.InvalidRequest,
+                    message="ACE received JSON that is not a JSON-RPC 2.0 message.",
+                ),
+            )
+            return
+        is_request = getattr(message, "id", None) is not None and hasattr(message, "method")
+        if self._shutdown and is_request and message.method != lsp.EXIT:
+            self._send_response(
+                message.id,
+                error=lsp.ResponseError(
+                    code=lsp.ErrorCodes.InvalidRequest,
+                    message="ACE is shutting down and takes no more requests.",
+                ),
+            )
+            return
+        super().handle_message(message)
+
 
 class AceServer(LanguageServer):
     """pygls' server plus ACE's state: settings, the orchestrator, jobs, budget display."""
@@ -114,6 +140,20 @@ class AceServer(LanguageServer):
         from server import status
 
         await status.publish(self)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """A body that is not JSON gets the Parse error answer JSON-RPC asks for, not silence."""
+        if isinstance(error, ValueError) and not isinstance(error, JsonRpcException):
+            # json.JSONDecodeError and UnicodeDecodeError are ValueErrors raised while reading
+            self.protocol._send_response(
+                None,  # type: ignore[arg-type]  # JSON-RPC: a parse error's id is null
+                error=lsp.ResponseError(
+                    code=lsp.ErrorCodes.ParseError,
+                    message="ACE could not parse a message: it is not valid UTF-8 JSON.",
+                ),
+            )
+            return
+        super().report_server_error(error, source)
 
     @property
     def encoding(self) -> str:

@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     fix.add_argument("--language", help="LSP languageId (default: from the file extension)")
     fix.add_argument("--apply", action="store_true", help="write the fixed file (atomically)")
     fix.add_argument("--json", action="store_true", help="print the result as JSON")
+    fix.add_argument(
+        "--no-mask",
+        action="store_true",
+        help="send secret-shaped text (keys, passwords) to the provider unmasked",
+    )
 
     models = sub.add_parser("models", help="list the models, prices, keys and health")
     models.add_argument("--json", action="store_true", help="print a JSON list")

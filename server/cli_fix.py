@@ -154,6 +154,7 @@ async def run(args: argparse.Namespace) -> int:
             user=args.user,
             language=language,
             display_path=args.path.name,
+            mask_secrets=not getattr(args, "no_mask", False),
         )
     except (NoFix, OverBudget) as exc:
         attempts = exc.attempts if isinstance(exc, NoFix) else ()

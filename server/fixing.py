@@ -192,6 +192,7 @@ async def _one(
             language=doc.language,
             tree=doc.tree,
             options=settings.call_options(TaskType.AUTO_FIX, on_progress=report),
+            mask_secrets=settings.mask_secrets,
         )
     except NoFix as exc:
         status.remember_call(ls, None, exc.attempts)
@@ -231,6 +232,7 @@ async def _edits(ls: AceServer, doc: DocState, job: Job, report: Report) -> list
             language=doc.language,
             tree=doc.tree,
             options=settings.call_options(TaskType.REFACTOR, on_progress=report),
+            mask_secrets=settings.mask_secrets,
         )
         status.remember_call(ls, improved.model, improved.attempts)
         return list(improved.patch.edits)

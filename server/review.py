@@ -397,6 +397,7 @@ async def review_span(
                 language=doc.language,
                 tree=doc.tree,
                 options=settings.call_options(TaskType.CODE_REVIEW, on_progress=report),
+                mask_secrets=settings.mask_secrets,
             )
     except asyncio.CancelledError:
         ls.background(status.publish(ls))  # the input already sent is paid for: show it

@@ -31,6 +31,8 @@ class Settings(BaseModel):
     hover_review: HoverMode = Field(default="cached", alias="hoverReview")
     prefetch: bool = False
     hedging: bool | None = None  # None: the tier's default from the config
+    # mask secret-shaped text (keys, passwords) in code sent to a provider
+    mask_secrets: bool = Field(default=True, alias="maskSecrets")
     models: dict[TaskType, str] = Field(default_factory=dict)  # preferred model per task
 
     @field_validator("models", mode="before")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from orchestrator.code.secrets import mask
 from orchestrator.code.source import Source
 from orchestrator.types import CodeIssue, LineRange, Message
 
@@ -18,6 +19,14 @@ SYSTEM_FIX = (
 
 _SEVERITY = {1: "error", 2: "warning", 3: "info", 4: "hint"}
 CONTEXT_LINES = 5
+
+
+def _masked(source: Source, mask_secrets: bool) -> Source:
+    """`source` with secret-shaped text masked (same lines and columns; see code.secrets)."""
+    if not mask_secrets:
+        return source
+    masked = mask(source.text)
+    return Source(masked.text) if masked.found else source
 
 
 def _numbered(source: Source, first: int, last: int) -> str:
@@ -54,14 +63,20 @@ def fix_messages(
     source: Source,
     issues: Sequence[CodeIssue],
     allowed: Sequence[LineRange],
+    *,
+    mask_secrets: bool = True,
 ) -> tuple[Message, ...]:
-    """System + user messages asking for a diff that fixes `issues` within `allowed` lines."""
+    """System + user messages asking for a diff that fixes `issues` within `allowed` lines.
+
+    Unless `mask_secrets` is False, secret-shaped text in the code and the diagnostics is masked.
+    """
+    source = _masked(source, mask_secrets)
     first, last, ranges = _window(source, allowed)
     user = "\n".join(
         [
             f"File: {path}" + (f" ({language})" if language else ""),
             "Diagnostics to fix:",
-            *(_describe(i) for i in issues),
+            *(mask(_describe(i)).text if mask_secrets else _describe(i) for i in issues),
             f"You may change lines {ranges} only.",
             f"Code (lines {first + 1}-{last + 1} of {source.line_count}):",
             "```",
@@ -84,9 +99,10 @@ SYSTEM_REVIEW = (
 
 
 def review_messages(
-    path: str, language: str | None, source: Source, lines: LineRange
+    path: str, language: str | None, source: Source, lines: LineRange, *, mask_secrets: bool = True
 ) -> tuple[Message, ...]:
-    """System + user messages asking for a JSON review of `lines`."""
+    """System + user messages asking for a JSON review of `lines` (secrets masked, by default)."""
+    source = _masked(source, mask_secrets)
     user = "\n".join(
         [
             f"File: {path}" + (f" ({language})" if language else ""),
@@ -110,9 +126,16 @@ SYSTEM_IMPROVE = (
 
 
 def improve_messages(
-    path: str, language: str | None, source: Source, allowed: Sequence[LineRange]
+    path: str,
+    language: str | None,
+    source: Source,
+    allowed: Sequence[LineRange],
+    *,
+    mask_secrets: bool = True,
 ) -> tuple[Message, ...]:
-    """System + user messages asking for a behaviour-preserving improvement of `allowed` lines."""
+    """System + user messages asking for a behaviour-preserving improvement of `allowed` lines
+    (secrets masked, by default)."""
+    source = _masked(source, mask_secrets)
     first, last, ranges = _window(source, allowed)
     user = "\n".join(
         [

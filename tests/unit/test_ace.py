@@ -148,4 +148,6 @@ async def test_no_fix_lists_every_attempt() -> None:
             options=CallOptions(models=("a", "b")),
         )
     assert [a.outcome for a in info.value.attempts] == ["invalid_patch", "invalid_patch"]
-    assert info.value.reason.startswith("No model produced a valid answer (2 tried); last: ")
+    assert info.value.reason.startswith(
+        "No model produced a valid answer (a invalid patch, b invalid patch); a: The diff changes"
+    )

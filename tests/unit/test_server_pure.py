@@ -67,5 +67,5 @@ def test_a_misspelt_setting_is_reported() -> None:
     assert settings.user_id == "local"
     assert problems == [
         "ACE setting 'userid' is unknown, so it was ignored; ACE knows: dailyBudget, hedging, "
-        "hoverReview, models, monthlyBudget, prefetch, riskLevel, tier, userId."
+        "hoverReview, maskSecrets, models, monthlyBudget, prefetch, riskLevel, tier, userId."
     ]

@@ -17,6 +17,7 @@ describe("settings mapping", () => {
       "ace.budget.monthly": "monthlyBudget",
       "ace.hoverReview": "hoverReview",
       "ace.prefetch": "prefetch",
+      "ace.maskSecrets": "maskSecrets",
     });
   });
 
@@ -30,6 +31,7 @@ describe("settings mapping", () => {
       monthlyBudget: null,
       hoverReview: "cached",
       prefetch: false,
+      maskSecrets: true,
     });
   });
 

@@ -1,0 +1,355 @@
+"""Soak: the real `ace serve` under mixed requests with random provider faults, for minutes.
+
+Not in the default `python -m bench` run: `python -m bench soak` (10 minutes), or set
+ACE_SOAK_MINUTES (e.g. `ACE_SOAK_MINUTES=2 python -m bench soak`; with the variable set, a plain
+`python -m bench` includes it too).
+
+Four client workers send, at random: codeAction (50%), codeAction/resolve (15%, a real fix through
+the fake Mistral and Anthropic servers, which answer with random faults: 500, 503, 429, 529, read
+timeouts, malformed JSON, empty content, replies without a diff, a diff that does not apply), hover
+(15%) and didChange (20%, a comment at the end of the file is rewritten). Reported: VmRSS sampled
+every 10 s and its least-squares slope (MB/min, over the whole run and over its second half, after
+caches have filled), open file descriptors (/proc/<pid>/fd) and threads at start and end, and how
+many requests were sent and answered. The server has no way to report its pending asyncio tasks
+(no debug command), so "no task left pending" is checked only indirectly: every request got its
+answer, and the server exits within 10 s of `exit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.lsp.client import LanguageClient
+
+from bench.figures import Figure, Report
+from orchestrator.types import Tier
+from tests.fakes import anthropic as fake_anthropic
+from tests.fakes.harness import FakeVendor, Fault, serve
+from tests.fakes.mistral import mistral_app
+from tests.fakes.openai import KEY as MISTRAL_KEY
+
+SAMPLE_S = 10.0
+REQUEST_TIMEOUT_S = 30.0  # an answer later than this counts as unanswered
+WORKERS = 4
+SOURCE = (
+    "import os\n\n\ndef f(x):\n    if x == None:\n        return os.sep\n    return x\n# note 0\n"
+)
+GOOD = (
+    "Here is the fix.\n```diff\n--- a/mod.py\n+++ b/mod.py\n@@ -5,1 +5,1 @@\n"
+    "-    if x == None:\n+    if x is None:\n```\n"
+)
+BAD_CONTEXT = GOOD.replace("-    if x == None:", "-    if x == Nothing:")
+FAULTS = [
+    Fault(status=500),
+    Fault(status=503),
+    Fault(status=429, retry_after="0"),
+    Fault(delay_s=1.0),  # past the 0.5 s read timeout of the config below
+    Fault(raw_body="{not json"),
+    Fault(empty=True),
+    Fault(text="The code looks fine to me."),
+    Fault(text=BAD_CONTEXT),
+]
+
+
+class RandomFaults(FakeVendor):
+    """Answers the good diff with probability `ok`, else a random fault; records nothing."""
+
+    def __init__(self, seed: int, ok: float, extra: list[Fault] | None = None) -> None:
+        super().__init__()
+        self.rng, self.ok, self.faults = random.Random(seed), ok, FAULTS + (extra or [])
+        self.served: Counter[str] = Counter()
+
+    def next_fault(self, model: str) -> Fault:
+        if self.rng.random() < self.ok:
+            self.served["good"] += 1
+            return Fault(text=GOOD)
+        fault = self.rng.choice(self.faults)
+        self.served["fault"] += 1
+        return fault
+
+    def record(self, rec: object) -> None:  # flat memory in this process too
+        pass
+
+
+def minutes() -> float:
+    return float(os.environ.get("ACE_SOAK_MINUTES") or 10)
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of y over x."""
+    if len(points) < 2:
+        return float("nan")
+    mx = statistics.fmean(x for x, _ in points)
+    my = statistics.fmean(y for _, y in points)
+    den = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / den if den else float("nan")
+
+
+def _status(pid: int, key: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return float(line.split()[1])
+    return float("nan")
+
+
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+async def _soak(env: dict[str, str], workdir: Path, seconds: float) -> dict[str, Any]:
+    client = LanguageClient("soak", "0")
+
+    @client.feature("ace/budget")  # type: ignore[untyped-decorator]
+    def _budget(params: object) -> None:  # the server's status notification: nothing to do
+        pass
+
+    await client.start_io(sys.executable, "-m", "server", env=env, cwd=str(workdir))
+    assert client._server is not None
+    pid = client._server.pid
+    await client.initialize_async(
+        lsp.InitializeParams(
+            capabilities=lsp.ClientCapabilities(
+                text_document=lsp.TextDocumentClientCapabilities(
+                    code_action=lsp.CodeActionClientCapabilities(
+                        resolve_support=lsp.ClientCodeActionResolveOptions(properties=["edit"])
+                    )
+                )
+            ),
+            root_uri=workdir.as_uri(),
+        )
+    )
+    client.initialized(lsp.InitializedParams())
+    path = workdir / "mod.py"
+    uri = path.as_uri()
+    client.text_document_did_open(
+        lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "python", 1, SOURCE))
+    )
+    diag = lsp.Diagnostic(
+        range=lsp.Range(lsp.Position(4, 9), lsp.Position(4, 16)),
+        message="Comparison to `None` should be `cond is None`",
+        code="E711",
+        source="Ruff",
+    )
+    params = lsp.CodeActionParams(
+        lsp.TextDocumentIdentifier(uri), diag.range, lsp.CodeActionContext(diagnostics=[diag])
+    )
+    counts: Counter[str] = Counter()
+    version = 1
+    suffix = ""  # what didChange appended to line 6 (`return os.sep`), which the fix keeps
+    lock = asyncio.Lock()
+    errors: Counter[str] = Counter()
+
+    async def code_actions() -> list[Any]:
+        got = await asyncio.wait_for(
+            client.text_document_code_action_async(params), REQUEST_TIMEOUT_S
+        )
+        return list(got or [])
+
+    # warm up: a few of each, so that start-of-run figures are not import-time figures
+    for _ in range(5):
+        for action in await code_actions():
+            if isinstance(action, lsp.CodeAction) and action.data is not None:
+                await client.code_action_resolve_async(action)
+                break
+    rss: list[tuple[float, float]] = []
+    start = {"fds": _fds(pid), "threads": _status(pid, "Threads")}
+    t_start = time.monotonic()
+    deadline = t_start + seconds
+
+    def server_gone() -> bool:
+        return client._server is None or client._server.returncode is not None
+
+    async def sampler() -> None:
+        while True:
+            if server_gone():
+                return
+            rss.append(((time.monotonic() - t_start) / 60, _status(pid, "VmRSS") / 1024))
+            if time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(min(SAMPLE_S, max(0.0, deadline - time.monotonic())))
+
+    async def worker(seed: int) -> None:
+        nonlocal version, suffix
+        rng = random.Random(seed)
+        while time.monotonic() < deadline:
+            pick = rng.random()
+            try:
+                if pick < 0.5:
+                    counts["codeAction sent"] += 1
+                    await code_actions()
+                    counts["codeAction answered"] += 1
+                elif pick < 0.65:
+                    actions = [
+                        a for a in await code_actions() if isinstance(a, lsp.CodeAction) and a.data
+                    ]
+                    if actions:
+                        counts["resolve sent"] += 1
+                        resolved = await asyncio.wait_for(
+                            client.code_action_resolve_async(rng.choice(actions)),
+                            REQUEST_TIMEOUT_S,
+                        )
+                        counts["resolve answered"] += 1
+                        counts["resolve with edit" if resolved.edit else "resolve, no edit"] += 1
+                elif pick < 0.8:
+                    counts["hover sent"] += 1
+                    await asyncio.wait_for(
+                        client.text_document_hover_async(
+                            lsp.HoverParams(lsp.TextDocumentIdentifier(uri), lsp.Position(4, 8))
+                        ),
+                        REQUEST_TIMEOUT_S,
+                    )
+                    counts["hover answered"] += 1
+                else:
+                    # a new comment on the fixed function's line 6: new span text each time, so
+                    # the response cache does not answer every resolve (and may grow: watched)
+                    async with lock:
+                        version += 1
+                        new = f"  # {rng.randrange(10**6)}"
+                        change = lsp.TextDocumentContentChangePartial(
+                            range=lsp.Range(lsp.Position(5, 21), lsp.Position(5, 21 + len(suffix))),
+                            text=new,
+                        )
+                        suffix = new
+                        client.text_document_did_change(
+                            lsp.DidChangeTextDocumentParams(
+                                lsp.VersionedTextDocumentIdentifier(version=version, uri=uri),
+                                [change],
+                            )
+                        )
+                    counts["didChange"] += 1
+                    await asyncio.sleep(0.005)
+            except TimeoutError:
+                counts["timed out (unanswered)"] += 1
+                if client._server is not None and client._server.returncode is not None:
+                    counts["server died"] += 1
+                    return
+            except Exception as exc:  # a JSON-RPC error answer is an answer: count it
+                counts[f"error answer: {type(exc).__name__}"] += 1
+                errors[str(exc)[:70]] += 1
+
+    await asyncio.gather(sampler(), *(worker(i) for i in range(WORKERS)))
+    await asyncio.sleep(1.0)  # let cancelled/slow attempts settle before counting fds
+    end = {"fds": _fds(pid), "threads": _status(pid, "Threads")}
+    t0 = time.monotonic()
+    died = server_gone()
+    if not died:
+        try:
+            await asyncio.wait_for(client.shutdown_async(None), 10)
+            client.exit(None)
+        except TimeoutError:
+            counts["shutdown unanswered"] += 1
+    server = client._server
+    try:
+        code: int | None = await asyncio.wait_for(server.wait(), 10)
+    except TimeoutError:
+        code = None
+        server.kill()
+    if died:
+        counts[f"server died during the run (exit code {server.returncode})"] += 1
+    exit_s = time.monotonic() - t0
+    try:
+        await asyncio.wait_for(client.stop(), 10)  # type: ignore[no-untyped-call]
+    except TimeoutError:
+        counts["client stop timed out"] += 1
+    return {
+        "rss": rss,
+        "start": start,
+        "end": end,
+        "counts": counts,
+        "exit_code": code,
+        "exit_s": exit_s,
+        "pid": pid,
+        "errors": errors,
+    }
+
+
+def main() -> Report:
+    mins = minutes()
+    mistral = RandomFaults(1, ok=0.6)
+    anthropic = RandomFaults(2, ok=0.7, extra=[Fault(status=529), Fault(error_event=True)])
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        serve(mistral_app(mistral)) as mistral_url,
+        serve(fake_anthropic.create_app(anthropic)) as anthropic_url,
+    ):
+        home, work = Path(tmp) / "home", Path(tmp) / "work"
+        home.mkdir()
+        work.mkdir()
+        (home / "config.toml").write_text(
+            "[calls]\nmax_retries = 1\nretry_after_limit_s = 1\n\n"
+            "[providers.devstral]\nread_timeout_s = 0.5\n"
+            # no daily or monthly cap: the run must keep calling the fakes, not stop at a budget
+            + "".join(
+                f"\n[budget.{t.value}]\ndaily_usd = false\nmonthly_usd = false\n" for t in Tier
+            )
+        )
+        (work / "ruff.toml").write_text('[lint]\nselect = ["E711"]\n')
+        (work / "mod.py").write_text(SOURCE)
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        env |= {
+            "ACE_HOME": str(home),
+            "MISTRAL_API_KEY": MISTRAL_KEY,
+            "ACE_MISTRAL_BASE_URL": f"{mistral_url}/v1",
+            "ANTHROPIC_API_KEY": fake_anthropic.API_KEY,
+            "ACE_ANTHROPIC_BASE_URL": anthropic_url,
+        }
+        print(f"soak: {mins:g} min of mixed requests, {WORKERS} workers, RSS every {SAMPLE_S:g} s")
+        got = asyncio.run(_soak(env, work, mins * 60))
+    rss = got["rss"]
+    whole = slope(rss)
+    half = slope([p for p in rss if p[0] >= rss[-1][0] / 2])
+    counts: Counter[str] = got["counts"]
+    print(f"  `ace serve` pid {got['pid']}; RSS samples (min, MB):")
+    print("   " + "  ".join(f"{t:.1f}:{mb:.1f}" for t, mb in rss))
+    print(
+        f"  RSS {rss[0][1]:.1f} -> {rss[-1][1]:.1f} MB; slope {whole:+.3f} MB/min over the run, "
+        f"{half:+.3f} MB/min over its second half"
+    )
+    print(
+        f"  open fds {got['start']['fds']} -> {got['end']['fds']}; threads "
+        f"{got['start']['threads']:.0f} -> {got['end']['threads']:.0f}"
+    )
+    print("  requests: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    for message, n in got["errors"].most_common(4):
+        print(f"    error answer x{n}: {message}")
+    print(f"  fakes served: mistral {dict(mistral.served)}, anthropic {dict(anthropic.served)}")
+    unanswered = sum(
+        counts[f"{k} sent"] - counts[f"{k} answered"] for k in ("codeAction", "resolve", "hover")
+    ) - sum(v for k, v in counts.items() if k.startswith("error answer"))
+    # (timed-out requests are in `sent` without `answered`: they count as unanswered)
+    print(
+        f"  unanswered requests: {unanswered}; exit code {got['exit_code']} "
+        f"{got['exit_s']:.2f} s after shutdown/exit"
+    )
+    print("  (pending asyncio tasks are not observable: the server has no debug command for them)")
+    report = Report()
+    report.add(
+        Figure(f"soak {mins:g} min: RSS slope", whole, unit="MB/min", target="~0 (flat)"),
+        Figure(
+            f"soak {mins:g} min: RSS slope, second half", half, unit="MB/min", target="~0 (flat)"
+        ),
+        Figure(
+            f"soak {mins:g} min: open fds at end",
+            got["end"]["fds"],
+            got["start"]["fds"],
+            "fds",
+            "no growth",
+            "at start",
+        ),
+    )
+    report.series["soak RSS (min, MB)"] = rss
+    return report
+
+
+if __name__ == "__main__":
+    main()
