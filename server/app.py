@@ -43,6 +43,17 @@ class AceProtocol(LanguageServerProtocol):
     """
 
     def structure_message(self, data: Any) -> Any:
+        bad_method = isinstance(data, dict) and "method" in data and "jsonrpc" in data
+        if bad_method and not isinstance(data["method"], str):
+            if "id" in data:
+                self._send_response(
+                    data["id"],
+                    error=lsp.ResponseError(
+                        code=lsp.ErrorCodes.InvalidRequest,
+                        message="ACE received a request whose method is not a string.",
+                    ),
+                )
+            return _Unreadable()
         try:
             return super().structure_message(data)
         except JsonRpcException as exc:
