@@ -51,6 +51,14 @@ class DocState:
     tree: Tree | None  # None: no grammar, too large, or binary
     problem: str | None  # one sentence why ACE will not fix this document, else None
 
+    @property
+    def path(self) -> str:
+        """The file's path for ruff, prompts and the gate (the URI itself when it is no file)."""
+        try:
+            return uris.to_fs_path(self.uri) or self.uri
+        except Exception:  # an odd URI: its text still names the file
+            return self.uri
+
 
 def _source(text: str, data: bytes, starts: list[int]) -> Source:
     """A Source from parts already computed.

@@ -138,7 +138,7 @@ async def _issues_on_lines(doc: DocState, lines: LineRange) -> list[CodeIssue]:
     """For a line with no diagnostic in the request: ruff's for Python, else a general ask."""
     spec = languages.resolve(doc.language, doc.uri)
     if spec is not None and spec.name == "python":
-        found = ruff.to_issues(doc.source, await ruff.check(doc.source.text, _path(doc)))
+        found = ruff.to_issues(doc.source, await ruff.check(doc.source.text, doc.path))
         inside = [i for i in found if lines.start <= i.range.start.line <= lines.end]
         if inside:
             return inside
@@ -153,12 +153,6 @@ async def _issues_on_lines(doc: DocState, lines: LineRange) -> list[CodeIssue]:
             f"Find and fix the bugs on {where}.",
         )
     ]
-
-
-def _path(doc: DocState) -> str:
-    from pygls import uris
-
-    return uris.to_fs_path(doc.uri) or doc.uri
 
 
 def _lines_of(ls: AceServer, doc: DocState, rng: lsp.Range | None) -> LineRange:
@@ -183,7 +177,7 @@ async def _one(
     try:
         fix = await ace_auto_fix(
             orch,
-            file_path=_path(doc),
+            file_path=doc.path,
             code=doc.source.text,
             issues=issues,
             risk_level=settings.risk_level,
@@ -224,7 +218,7 @@ async def _edits(ls: AceServer, doc: DocState, job: Job, report: Report) -> list
         settings = ls.settings
         improved = await ace_improve(
             await ls.orchestrator(),
-            file_path=_path(doc),
+            file_path=doc.path,
             code=doc.source.text,
             lines=_lines_of(ls, doc, job.range),
             tier=settings.tier,

@@ -23,7 +23,6 @@ from typing import Any
 
 from lsprotocol import converters
 from lsprotocol import types as lsp
-from pygls import uris
 
 from orchestrator.ace import Review, ace_review
 from orchestrator.code import patches, spans
@@ -270,13 +269,6 @@ def reviews(ls: AceServer) -> Reviews:
     return state
 
 
-def _path(doc: DocState) -> str:
-    try:
-        return uris.to_fs_path(doc.uri) or doc.uri
-    except Exception:  # an odd URI: its text still names the file
-        return doc.uri
-
-
 def _publish(
     ls: AceServer, uri: str, version: int | None, diagnostics: list[lsp.Diagnostic]
 ) -> None:
@@ -304,7 +296,7 @@ def sync(ls: AceServer, uri: str) -> None:
     if last is not None and last[0] == doc.version and uri not in state.dirty:
         return
     state.dirty.discard(uri)
-    path = _path(doc)
+    path = doc.path
     at: dict[tuple[int, int], Shown] = {}  # one review per place: the latest wins
     for entry in entries:
         moved = relocate(entry, doc, path)
@@ -355,7 +347,7 @@ def target_of(ls: AceServer, doc: DocState, where: lsp.Range | lsp.Position) -> 
 
 
 def span_at(doc: DocState, target: TextRange) -> spans.Span:
-    return spans.extract(doc.source, doc.language, target, path=_path(doc), tree=doc.tree)
+    return spans.extract(doc.source, doc.language, target, path=doc.path, tree=doc.tree)
 
 
 def cached_review(ls: AceServer, doc: DocState, span: spans.Span) -> Review | None:
@@ -368,7 +360,7 @@ def cached_review(ls: AceServer, doc: DocState, span: spans.Span) -> Review | No
     review = hit.review
     here = hit.uri == doc.uri and hit.version == doc.version
     if not (here and review.span.start_byte == span.start_byte):
-        review = rebase(review, span, doc, _path(doc))
+        review = rebase(review, span, doc, doc.path)
         state.cache.put(key, Cached(review, doc.uri, doc.version))
     _show(ls, doc, review)
     return review
@@ -389,7 +381,7 @@ async def review_span(
         async with job_progress(ls, "Review with ACE", token) as report:
             review = await ace_review(
                 orch,
-                file_path=_path(doc),
+                file_path=doc.path,
                 code=doc.source.text,
                 target=target,
                 tier=settings.tier,
