@@ -102,8 +102,9 @@ def _serve(args: argparse.Namespace) -> int:
     logging.getLogger("pygls").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     logging.getLogger("pygls.protocol.json_rpc").addFilter(_expected_failures)
     from server.app import create_server
+    from server.framing import serve_stdio
 
-    create_server().start_io()
+    serve_stdio(create_server())  # pygls' start_io, with a reader that survives broken framing
     return 0
 
 
