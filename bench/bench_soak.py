@@ -7,17 +7,20 @@ ACE_SOAK_MINUTES (e.g. `ACE_SOAK_MINUTES=2 python -m bench soak`; with the varia
 Four client workers send, at random: codeAction (50%), codeAction/resolve (15%, a real fix through
 the fake Mistral and Anthropic servers, which answer with random faults: 500, 503, 429, 529, read
 timeouts, malformed JSON, empty content, replies without a diff, a diff that does not apply), hover
-(15%) and didChange (20%, a comment at the end of the file is rewritten). Reported: VmRSS sampled
-every 10 s and its least-squares slope (MB/min, over the whole run and over its second half, after
-caches have filled), open file descriptors (/proc/<pid>/fd) and threads at start and end, and how
-many requests were sent and answered. The server has no way to report its pending asyncio tasks
-(no debug command), so "no task left pending" is checked only indirectly: every request got its
-answer, and the server exits within 10 s of `exit`.
+(15%) and didChange (20%, a comment at the end of the file is rewritten). Every 10 s it asks the
+server for `ace/debugStats` (RSS, open fds, pending asyncio tasks and request futures, threads).
+Reported: the RSS least-squares slope (MB/min, over the whole run and over its second half, after
+caches have filled); and, at idle after the warm-up and again once every request is answered and
+the server has settled, open fds, pending tasks and request futures; how many requests were sent
+and answered; how long the server takes to exit after shutdown/exit. Nothing is asserted: a line
+starting "LEAK?" flags fds or tasks that grew, request futures left over, or RSS still climbing
+(second-half slope above 1 MB/min).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import statistics
@@ -39,6 +42,8 @@ from tests.fakes.mistral import mistral_app
 from tests.fakes.openai import KEY as MISTRAL_KEY
 
 SAMPLE_S = 10.0
+SETTLE_S = 15.0  # at most this long for the server to drain to idle before a reading
+RSS_LEAK_MB_MIN = 1.0  # a second-half slope above this is flagged
 REQUEST_TIMEOUT_S = 30.0  # an answer later than this counts as unanswered
 WORKERS = 4
 SOURCE = (
@@ -95,15 +100,64 @@ def slope(points: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in points) / den if den else float("nan")
 
 
-def _status(pid: int, key: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return float(line.split()[1])
-    return float("nan")
+def fd_kinds(pid: int) -> Counter[str]:
+    """The server's open fds by kind (socket, pipe, anon_inode, file), read from /proc."""
+    kinds: Counter[str] = Counter()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):  # closed between the listing and the readlink
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                kinds[target.split(":")[0] if target[:1] != "/" else "file"] += 1
+    except OSError:  # no /proc, or the process is gone
+        pass
+    return kinds
 
 
-def _fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+async def debug_stats(client: LanguageClient) -> dict[str, Any]:
+    """The server's `ace/debugStats` answer as a dict (pygls hands it over as a namedtuple)."""
+    got = await asyncio.wait_for(
+        client.protocol.send_request_async("ace/debugStats", None), REQUEST_TIMEOUT_S
+    )
+    return dict(got._asdict()) if hasattr(got, "_asdict") else dict(got)
+
+
+async def settled(client: LanguageClient) -> dict[str, Any] | None:
+    """`ace/debugStats` once the server is idle: two answers 0.5 s apart agree on fds, tasks and
+    request futures (or SETTLE_S passed: the last answer, whatever it says); None if unanswered."""
+    keys = ("open_fds", "tasks_pending", "request_futures")
+    try:
+        last = await debug_stats(client)
+        deadline = time.monotonic() + SETTLE_S
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            now = await debug_stats(client)
+            if all(now[k] == last[k] for k in keys):
+                return now
+            last = now
+    except TimeoutError:
+        return None
+    return last
+
+
+class StderrLog:
+    """Reads the server's stderr (its log) as it comes. pygls' client pipes stderr and never
+    reads it: once ~64 KB of log lines fill the pipe, the server blocks in a write and stops
+    answering (what a first 10-minute run hit). Counted by level, errors kept for the report."""
+
+    def __init__(self) -> None:
+        self.levels: Counter[str] = Counter()
+        self.problems: Counter[str] = Counter()
+        self.bytes = 0
+
+    async def drain(self, stream: asyncio.StreamReader) -> None:
+        async for raw in stream:
+            self.bytes += len(raw)
+            words = raw.decode(errors="replace").split(maxsplit=4)
+            # "%(asctime)s %(levelname)s %(name)s: %(message)s": date, time, level, name, message
+            level = words[2] if len(words) > 3 and words[2].isupper() else "other"
+            self.levels[level] += 1
+            if level in ("WARNING", "ERROR", "CRITICAL"):
+                self.problems[f"{level} {' '.join(words[3:])[:90]}"] += 1
 
 
 async def _soak(env: dict[str, str], workdir: Path, seconds: float) -> dict[str, Any]:
@@ -114,8 +168,10 @@ async def _soak(env: dict[str, str], workdir: Path, seconds: float) -> dict[str,
         pass
 
     await client.start_io(sys.executable, "-m", "server", env=env, cwd=str(workdir))
-    assert client._server is not None
+    assert client._server is not None and client._server.stderr is not None
     pid = client._server.pid
+    log = StderrLog()
+    draining = asyncio.ensure_future(log.drain(client._server.stderr))
     await client.initialize_async(
         lsp.InitializeParams(
             capabilities=lsp.ClientCapabilities(
@@ -162,7 +218,11 @@ async def _soak(env: dict[str, str], workdir: Path, seconds: float) -> dict[str,
                 await client.code_action_resolve_async(action)
                 break
     rss: list[tuple[float, float]] = []
-    start = {"fds": _fds(pid), "threads": _status(pid, "Threads")}
+    samples: list[dict[str, Any]] = []
+    idle_before = await settled(client)
+    if idle_before is None:
+        raise RuntimeError("ace serve does not answer ace/debugStats after the warm-up")
+    kinds_before = fd_kinds(pid)
     t_start = time.monotonic()
     deadline = t_start + seconds
 
@@ -173,7 +233,21 @@ async def _soak(env: dict[str, str], workdir: Path, seconds: float) -> dict[str,
         while True:
             if server_gone():
                 return
-            rss.append(((time.monotonic() - t_start) / 60, _status(pid, "VmRSS") / 1024))
+            try:
+                stats = await debug_stats(client)
+            except TimeoutError:
+                counts["debugStats timed out"] += 1
+            else:
+                t = (time.monotonic() - t_start) / 60
+                samples.append({"min": t, **stats})
+                if stats["rss_bytes"] is not None:
+                    rss.append((t, stats["rss_bytes"] / 2**20))
+                print(
+                    f"  {t:4.1f} min: RSS {(stats['rss_bytes'] or 0) / 2**20:.1f} MB, "
+                    f"fds {stats['open_fds']}, tasks {stats['tasks_pending']}, "
+                    f"request futures {stats['request_futures']}, threads {stats['threads']}",
+                    flush=True,
+                )
             if time.monotonic() >= deadline:
                 return
             await asyncio.sleep(min(SAMPLE_S, max(0.0, deadline - time.monotonic())))
@@ -238,8 +312,8 @@ async def _soak(env: dict[str, str], workdir: Path, seconds: float) -> dict[str,
                 errors[str(exc)[:70]] += 1
 
     await asyncio.gather(sampler(), *(worker(i) for i in range(WORKERS)))
-    await asyncio.sleep(1.0)  # let cancelled/slow attempts settle before counting fds
-    end = {"fds": _fds(pid), "threads": _status(pid, "Threads")}
+    idle_after = await settled(client) if not server_gone() else None
+    kinds_after = fd_kinds(pid)
     t0 = time.monotonic()
     died = server_gone()
     if not died:
@@ -261,16 +335,67 @@ async def _soak(env: dict[str, str], workdir: Path, seconds: float) -> dict[str,
         await asyncio.wait_for(client.stop(), 10)  # type: ignore[no-untyped-call]
     except TimeoutError:
         counts["client stop timed out"] += 1
+    try:
+        await asyncio.wait_for(draining, 5)
+    except TimeoutError:
+        counts["stderr still open after exit"] += 1
     return {
         "rss": rss,
-        "start": start,
-        "end": end,
+        "samples": samples,
+        "log": log,
+        "idle_before": idle_before,
+        "idle_after": idle_after,
+        "fd_kinds": (kinds_before, kinds_after),
         "counts": counts,
         "exit_code": code,
         "exit_s": exit_s,
         "pid": pid,
         "errors": errors,
     }
+
+
+def idle_fds_early(before: dict[str, Any], samples: list[dict[str, Any]]) -> list[int]:
+    """Open fds of the samples taken in the run's first half while the server was idle (no more
+    tasks than before the run, no request in flight): the range that pooled connections span."""
+    end = samples[-1]["min"] if samples else 0.0
+    return [
+        x["open_fds"]
+        for x in samples
+        if x["min"] <= end / 2
+        and x["open_fds"] is not None
+        and x["tasks_pending"] <= before["tasks_pending"]
+        and x["request_futures"] == 0
+    ]
+
+
+def leak_flags(
+    before: dict[str, Any],
+    after: dict[str, Any] | None,
+    half: float,
+    samples: list[dict[str, Any]],
+) -> list[str]:
+    """What looks like a leak, one sentence each; empty when nothing does. Keep-alive connections
+    to the providers come and go, so fds are a leak only past what idle samples of the first half
+    already showed; a leak of one fd per request or fault would be far beyond that."""
+    if after is None:
+        return ["the server died or stopped answering ace/debugStats: nothing to compare"]
+    flags = []
+    ceiling = max([before["open_fds"] or 0, *idle_fds_early(before, samples)])
+    if (after["open_fds"] or 0) > ceiling:
+        flags.append(
+            f"open fds grew at idle: {before['open_fds']} before the run, at most {ceiling} "
+            f"idle in its first half, {after['open_fds']} after it"
+        )
+    if after["tasks_pending"] > before["tasks_pending"]:
+        flags.append(
+            f"asyncio tasks still pending at idle: {before['tasks_pending']} -> "
+            f"{after['tasks_pending']}"
+        )
+    if after["request_futures"] > 0:
+        flags.append(f"{after['request_futures']} request futures left after every answer")
+    if half > RSS_LEAK_MB_MIN:
+        flags.append(f"RSS still climbing over the second half: {half:+.3f} MB/min")
+    return flags
 
 
 def main() -> Report:
@@ -309,19 +434,39 @@ def main() -> Report:
     whole = slope(rss)
     half = slope([p for p in rss if p[0] >= rss[-1][0] / 2])
     counts: Counter[str] = got["counts"]
-    print(f"  `ace serve` pid {got['pid']}; RSS samples (min, MB):")
-    print("   " + "  ".join(f"{t:.1f}:{mb:.1f}" for t, mb in rss))
+    before, after = got["idle_before"], got["idle_after"] or {}
+    samples, log = got["samples"], got["log"]
+    print(f"  `ace serve` pid {got['pid']}, {len(samples)} samples")
     print(
         f"  RSS {rss[0][1]:.1f} -> {rss[-1][1]:.1f} MB; slope {whole:+.3f} MB/min over the run, "
         f"{half:+.3f} MB/min over its second half"
     )
+
+    def idle(key: str) -> str:
+        return f"{before.get(key)} -> {after.get(key)}"
+
+    early = idle_fds_early(before, samples)
+    kinds_before, kinds_after = got["fd_kinds"]
     print(
-        f"  open fds {got['start']['fds']} -> {got['end']['fds']}; threads "
-        f"{got['start']['threads']:.0f} -> {got['end']['threads']:.0f}"
+        f"  open fds at idle {idle('open_fds')} (idle samples of the first half: "
+        f"{min(early, default='-')}-{max(early, default='-')}); by kind "
+        f"{dict(sorted(kinds_before.items()))} -> {dict(sorted(kinds_after.items()))}"
+    )
+    print(
+        f"  at idle, before the run -> after it (settled): "
+        f"tasks pending {idle('tasks_pending')}, request futures {idle('request_futures')}, "
+        f"threads {idle('threads')}, RSS MB {before['rss_bytes'] / 2**20:.1f} -> "
+        + (f"{after['rss_bytes'] / 2**20:.1f}" if after else "?")
     )
     print("  requests: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for message, n in got["errors"].most_common(4):
         print(f"    error answer x{n}: {message}")
+    print(
+        f"  server log (stderr): {log.bytes / 1024:.0f} KB, "
+        + ", ".join(f"{k} {v}" for k, v in sorted(log.levels.items()))
+    )
+    for message, n in log.problems.most_common(4):
+        print(f"    x{n}: {message}")
     print(f"  fakes served: mistral {dict(mistral.served)}, anthropic {dict(anthropic.served)}")
     unanswered = sum(
         counts[f"{k} sent"] - counts[f"{k} answered"] for k in ("codeAction", "resolve", "hover")
@@ -331,7 +476,11 @@ def main() -> Report:
         f"  unanswered requests: {unanswered}; exit code {got['exit_code']} "
         f"{got['exit_s']:.2f} s after shutdown/exit"
     )
-    print("  (pending asyncio tasks are not observable: the server has no debug command for them)")
+    flags = leak_flags(before, got["idle_after"], half, samples)
+    for flag in flags:
+        print(f"  LEAK? {flag}")
+    if not flags:
+        print("  no leak flagged: fds, tasks and request futures back to idle, RSS flat")
     report = Report()
     report.add(
         Figure(f"soak {mins:g} min: RSS slope", whole, unit="MB/min", target="~0 (flat)"),
@@ -339,12 +488,26 @@ def main() -> Report:
             f"soak {mins:g} min: RSS slope, second half", half, unit="MB/min", target="~0 (flat)"
         ),
         Figure(
-            f"soak {mins:g} min: open fds at end",
-            got["end"]["fds"],
-            got["start"]["fds"],
+            f"soak {mins:g} min: open fds at idle, after",
+            after.get("open_fds", float("nan")),
+            before["open_fds"],
             "fds",
             "no growth",
-            "at start",
+            "at idle before",
+        ),
+        Figure(
+            f"soak {mins:g} min: asyncio tasks pending at idle, after",
+            after.get("tasks_pending", float("nan")),
+            before["tasks_pending"],
+            "tasks",
+            "no growth",
+            "at idle before",
+        ),
+        Figure(
+            f"soak {mins:g} min: exit after shutdown/exit",
+            got["exit_s"] * 1000,
+            unit="ms",
+            target="< 10 s",
         ),
     )
     report.series["soak RSS (min, MB)"] = rss

@@ -76,11 +76,14 @@ class AceProtocol(LanguageServerProtocol):
         args: tuple[Any, ...] | None = None,
         kwargs: dict[str, Any] | None = None,
     ) -> None:
-        """pygls 2.1 files the future of every generator or coroutine NOTIFICATION handler
-        (didOpen, didChange, didClose, …) under a random id that nothing removes: ~2 KB leaked per
-        keystroke (measured: +40 MB per 20,000 didChange). Drop it once the handler is done."""
+        """pygls 2.1 files the future of every generator or coroutine handler under its id, but
+        only a request's answer removes it. Nothing removes those of NOTIFICATION handlers
+        (didOpen, didChange, …, under a random id: ~2 KB leaked per keystroke, +40 MB per 20,000
+        didChange) nor of the user's coroutine that a builtin generator step runs (commands,
+        initialized, shutdown: one task and its result per `workspace/executeCommand`). Drop
+        those once the handler is done."""
         super()._execute_handler(msg_id, handler, callback, args, kwargs)
-        if callback == self._check_handler_result:  # a notification: no answer will pop it
+        if getattr(callback, "func", None) != self._send_handler_result:  # no answer pops it
             future = self._request_futures.get(msg_id)
             if future is not None:
                 future.add_done_callback(lambda _f: self._forget(msg_id))
@@ -205,6 +208,7 @@ def _features() -> list[Callable[[AceServer], None]]:
     from server import (
         code_actions,
         configuration,
+        debug_stats,
         documents,
         hover,
         info,
@@ -224,6 +228,7 @@ def _features() -> list[Callable[[AceServer], None]]:
         review.setup,
         hover.setup,
         info.setup,
+        debug_stats.setup,
     ]
 
 

@@ -1,4 +1,5 @@
-"""AceProtocol's repairs to pygls 2.1, checked in process: nothing is kept per notification."""
+"""AceProtocol's repairs to pygls 2.1, checked in process: nothing is kept per notification or
+per command."""
 
 from __future__ import annotations
 
@@ -39,4 +40,37 @@ async def test_notifications_leave_no_future_behind() -> None:
     for _ in range(10):
         await asyncio.sleep(0)
     assert ls.documents.get(doc["uri"]).version == 201  # type: ignore[union-attr]
+    assert len(proto._request_futures) == 0
+
+
+async def test_commands_leave_no_future_behind() -> None:
+    """pygls runs a command (and initialized, shutdown, …) as a generator step that files the
+    user's coroutine under a random id, never removed: each `workspace/executeCommand` kept its
+    task and its result (found by `ace/debugStats` in the soak's test)."""
+    ls = create_server()
+    proto = ls.protocol
+    sent: list[bytes] = []
+
+    class Writer:
+        def write(self, data: bytes) -> None:
+            sent.append(data)
+
+    @ls.command("test.echo")
+    async def echo(ls: Any, *args: Any) -> list[Any]:
+        await asyncio.sleep(0)
+        return list(args)
+
+    proto.set_writer(Writer())  # type: ignore[arg-type]
+
+    def feed(obj: dict[str, Any]) -> None:
+        proto.handle_message(json.loads(json.dumps(obj), object_hook=proto.structure_message))
+
+    feed({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}})
+    for n in range(2, 52):
+        params = {"command": "test.echo", "arguments": [n]}
+        feed({"jsonrpc": "2.0", "id": n, "method": "workspace/executeCommand", "params": params})
+    for _ in range(20):
+        await asyncio.sleep(0)
+    answers = [json.loads(s.split(b"\r\n\r\n", 1)[1]) for s in sent]
+    assert sorted(a["result"][0] for a in answers if a.get("id", 1) > 1) == list(range(2, 52))
     assert len(proto._request_futures) == 0
