@@ -22,7 +22,15 @@ from typing import Generic, TypeVar
 from orchestrator import budget as budgeting
 from orchestrator.cache import ResponseCache, cache_key
 from orchestrator.config import AceConfig, load_config
-from orchestrator.errors import AceError, AuthError, NoFix, OverBudget, ProviderError, Timeout
+from orchestrator.errors import (
+    AceError,
+    AuthError,
+    NoFix,
+    OverBudget,
+    ProviderError,
+    QuotaExhausted,
+    Timeout,
+)
 from orchestrator.health import Health
 from orchestrator.ledger import Ledger, LedgerError, LedgerRow
 from orchestrator.providers import make_provider
@@ -83,7 +91,9 @@ class _Call:
     chain: Sequence[ModelSpec]
     attempts: list[Attempt] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
-    dead_providers: set[str] = field(default_factory=set)
+    # provider instance -> why no more of its models are tried in this call (key refused, quota
+    # used up: the same for every model behind that key)
+    dead_providers: dict[str, str] = field(default_factory=dict)
     budget_refusals: list[str] = field(default_factory=list)
 
 
@@ -234,6 +244,20 @@ class Orchestrator:
                 skipped.append(Skip(model.id, reason))
         return Route(tuple(chain), tuple(skipped))
 
+    def _same_account(self, name: str) -> list[str]:
+        """Provider instances that use the same key at the same service as `name` (Mistral and
+        Devstral share MISTRAL_API_KEY: a refused key or a spent quota is both's)."""
+
+        def account(provider: Provider) -> tuple[object, object] | None:
+            s = getattr(provider, "settings", None)
+            key = getattr(s, "api_key", None)
+            return None if key is None else (getattr(s, "base_url", None), key)
+
+        mine = account(self.providers[name])
+        if mine is None:
+            return [name]
+        return [n for n, p in self.providers.items() if n == name or account(p) == mine]
+
     @staticmethod
     def _max_output(model: ModelSpec, request: LLMRequest) -> int:
         return min(request.max_output_tokens, model.max_output)
@@ -276,7 +300,7 @@ class Orchestrator:
         """The chain's models in order, passing over providers that refused their key meanwhile."""
         for position, model in enumerate(ctx.chain):
             if model.provider in ctx.dead_providers:
-                ctx.skipped.append((model.id, f"{model.provider} refused its key earlier."))
+                ctx.skipped.append((model.id, ctx.dead_providers[model.provider]))
                 continue
             yield position, model
 
@@ -392,8 +416,12 @@ class Orchestrator:
                 self.budget.release(reservation, keep=keep)
                 usage = Usage(ctx.prompt_tokens if keep else 0, 0)
                 self._record(ctx, model, position, retry, exc.kind, keep, usage, t0, exc.reason)
-                if isinstance(exc, AuthError):
-                    ctx.dead_providers.add(model.provider)
+                if isinstance(exc, AuthError) or (
+                    isinstance(exc, QuotaExhausted) and not exc.per_model
+                ):
+                    why = "refused its key" if isinstance(exc, AuthError) else "has no quota left"
+                    for name in self._same_account(model.provider):
+                        ctx.dead_providers[name] = f"{model.provider} {why} earlier."
                 # Falling back is the retry: an editor waits for no backoff while another model
                 # could answer. The same model is retried only when nothing is left after it.
                 if exc.retryable and retry <= options.max_retries and not _fallback(ctx, position):

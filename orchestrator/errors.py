@@ -53,7 +53,14 @@ class RateLimited(ProviderError):
 
 
 class QuotaExhausted(ProviderError):
+    """A spent quota. Account-wide by default (credits, spending limit: every model behind the
+    key is refused too); `per_model` when the vendor counts quota per model (Gemini's)."""
+
     kind = "quota_exhausted"
+
+    def __init__(self, reason: str, *, per_model: bool = False) -> None:
+        super().__init__(reason)
+        self.per_model = per_model
 
 
 class Overloaded(ProviderError):

@@ -16,12 +16,17 @@ Circuit rules, per model:
   outcome is never recorded is given up after `cooldown_s`, so a lost caller cannot wedge it.
 
 Figures come from the last `window` attempts: the success rate is ok / every outcome except
-"cancelled" (whose result says nothing about the model), and latency percentiles come from the last
-`window` "ok" calls only (a failure's latency is the time it took to fail, not to answer).
+"cancelled" (whose result says nothing about the model). Latency percentiles come from the last
+`window` "ok" and "cancelled" calls (a failure's latency is the time it took to fail, not to
+answer). A cancelled call is a *censored* observation: it was stopped after `latency_ms`, so it
+would have taken at least that long. Dropping those would bias the figures low — a hedge cancels
+exactly the primary's slowest calls, so a p95 fed only the calls that finished shrinks, which fires
+more hedges, which cancel more slow calls — hence `censored_percentile` (Kaplan-Meier).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import deque
@@ -66,10 +71,61 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
 
 
+@dataclass(frozen=True)
+class Latency:
+    """One call's latency; `censored`: the call was cancelled then, it would have taken longer."""
+
+    ms: float
+    censored: bool = False
+
+
+def censored_percentile(observations: Iterable[Latency], q: float) -> float | None:
+    """The q-th percentile (0..100) of latencies some of which are only lower bounds.
+
+    The distribution is the Kaplan-Meier estimate: a censored call's share of the probability
+    moves to the calls above it (at a tie, a finished call counts as the faster). The share left
+    after the last finished call, which nothing observed can place, stays on the censored calls
+    above it, each at its own time: a lower bound, so the figure is never below what is known.
+    Each point then counts as its share over the first point's share (an uncensored sample's
+    points count 1 each), and `percentile`'s rule — linear between order statistics — is applied
+    to those counts; with nothing censored this is exactly `percentile`. None until a call has
+    finished: lower bounds alone say nothing about how fast the model answers.
+    """
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile {q} is outside 0..100")
+    obs = sorted(observations, key=lambda o: (o.ms, o.censored))
+    if not any(o.censored for o in obs):
+        return percentile([o.ms for o in obs], q)
+    finished = [i for i, o in enumerate(obs) if not o.censored]
+    if not finished:
+        return None
+    points: list[tuple[float, float]] = []  # (ms, probability), ascending; shares never shrink
+    survival = 1.0
+    for i in finished:
+        share = survival / (len(obs) - i)  # what survives, split among the calls still at risk
+        points.append((obs[i].ms, share))
+        survival -= share
+    above = obs[finished[-1] + 1 :]
+    points += [(o.ms, survival / len(above)) for o in above]
+    # In probability units, a point of share w holds its value for w - unit, then rises linearly
+    # to the next point over one unit; the target is q% of (1 - unit), as `percentile` has it.
+    unit = points[0][1]
+    target = q / 100.0 * (1.0 - unit)
+    below = 0.0
+    for (ms, share), (next_ms, _) in itertools.pairwise(points):
+        held = below + max(share - unit, 0.0)
+        below += share
+        if target <= held:
+            return ms
+        if target < below:
+            return ms + (next_ms - ms) * (target - held) / (below - held)
+    return points[-1][0]
+
+
 @dataclass
 class _Model:
     outcomes: deque[str]
-    ok_latencies: deque[float]
+    latencies: deque[Latency]  # of "ok" calls, and of "cancelled" ones as censored
     state: str = CLOSED
     failures: int = 0  # consecutive, while closed
     opened_at: float = 0.0
@@ -104,8 +160,8 @@ class Health:
 
     def _add(self, m: _Model, outcome: str, latency_ms: float) -> None:
         m.outcomes.append(outcome)
-        if outcome == "ok" and math.isfinite(latency_ms) and latency_ms >= 0:
-            m.ok_latencies.append(latency_ms)
+        if outcome in ("ok", "cancelled") and math.isfinite(latency_ms) and latency_ms >= 0:
+            m.latencies.append(Latency(latency_ms, censored=outcome == "cancelled"))
 
     def record(self, model: str, outcome: str, latency_ms: float) -> None:
         """One finished attempt of `model`: its outcome kind and how long it took."""
@@ -179,18 +235,18 @@ class Health:
             return ModelStats(0, None, None, None)
         counted = [o for o in m.outcomes if o != "cancelled"]
         ok = sum(1 for o in counted if o == "ok")
-        lat = sorted(m.ok_latencies)
         return ModelStats(
             calls=len(counted),
-            p50_ms=percentile(lat, 50),
-            p95_ms=percentile(lat, 95),
+            p50_ms=censored_percentile(m.latencies, 50),
+            p95_ms=censored_percentile(m.latencies, 95),
             success_rate=ok / len(counted) if counted else None,
         )
 
     def p95(self, model: str) -> float | None:
-        """The model's p95 latency of ok calls, in ms (None before its first success)."""
+        """The model's p95 latency in ms, cancelled calls counted as censored (None before its
+        first success)."""
         m = self._models.get(model)
-        return percentile(sorted(m.ok_latencies), 95) if m else None
+        return censored_percentile(m.latencies, 95) if m else None
 
     def warm(self, rows: Iterable[LedgerRow]) -> None:
         """Load figures from ledger rows (any order; applied oldest first). Circuits stay closed."""

@@ -212,12 +212,14 @@ class GeminiProvider(HttpProvider):
             if daily is not None:
                 return QuotaExhausted(
                     f"{self.name} has used up its daily quota {daily}; it resets at midnight "
-                    "Pacific time."
+                    "Pacific time.",
+                    per_model=True,  # Google counts quota per project and model
                 )
             if "limit: 0" in err.message:
                 return QuotaExhausted(
                     f"{self.name} gives this key no quota for this model (limit 0); enable "
-                    "billing or pick another model."
+                    "billing or pick another model.",
+                    per_model=True,
                 )
             which = f", {err.quota_ids[0]}" if err.quota_ids else ""
             wait = err.retry_delay if err.retry_delay is not None else parse_retry_after(headers)

@@ -8,6 +8,10 @@ The wire is OpenAI's Chat Completions with Mistral's differences, which are all 
 - errors are `{"object": "error", "message", "type", "param", "code"}` at the top level (429
   `rate_limited` code "1300", 429 `service_tier_capacity_exceeded` code "3505"), or the gateway's
   `{"message": "Requests rate limit exceeded"}` and `{"detail": "Unauthorized"}`;
+- a spent quota is a 402 "Payment required" (credits at zero, the monthly spending limit reached,
+  a failed payment): QuotaExhausted, whatever its body says. The monthly *token* cap of a usage
+  tier answers a 429 that cannot be told from a per-minute limit, so it stays RateLimited (and a
+  Vibe plan's spent key is reported to answer the bare 401 of a bad key: AuthError);
 - a prompt that does not fit is a 400 "Prompt contains N tokens, too large for model with M maximum
   context length"; `finish_reason` may be "error" (a failed generation) or "model_length";
 - `content` may be a list of parts (`text`, `thinking`, `reference`); only text parts are the reply.
@@ -18,11 +22,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from orchestrator.errors import Overloaded, ProviderError
+from orchestrator.errors import Overloaded, ProviderError, QuotaExhausted
 from orchestrator.providers.openai import OpenAIProvider
 
 # Mistral's code and type for "this model has no capacity for your tier right now".
 CAPACITY = frozenset({"3505", "service_tier_capacity_exceeded"})
+# "402 Payment required — a billing condition on your Organization blocks the request" (Mistral's
+# error glossary, as digested at developersdigest.tech/errors/api/mistral-api/402-payment-required;
+# see tests/fakes/mistral.py). No real body was found: the status is the signal, not the wording.
+PAYMENT_REQUIRED = 402
 
 
 class MistralProvider(OpenAIProvider):
@@ -34,6 +42,12 @@ class MistralProvider(OpenAIProvider):
     def classify(
         self, status: int, message: str, code: str | None, headers: Mapping[str, str]
     ) -> ProviderError | None:
+        if status == PAYMENT_REQUIRED:
+            said = f" ({message.rstrip('.')})" if message else ""
+            return QuotaExhausted(
+                f"{self.name} refused the request for billing (HTTP 402): the organization's "
+                f"credits or monthly spending limit are used up{said}."
+            )
         if status == 429 and (code in CAPACITY or "capacity exceeded" in message.lower()):
             return Overloaded(
                 f"{self.name} has no capacity for this model right now (HTTP 429); "

@@ -184,6 +184,9 @@ class Case:
     via: str = ""  # "refused" / "blackhole": the primary is the copy on that broken base URL
     only: tuple[str, ...] = ()  # the vendors that have this failure
     bound_s: float = 1.5  # fallback must have started within this much of the request
+    # vendors where this failure stands for the whole key (a spent account), so the same
+    # provider's other models are passed over too
+    whole_key: tuple[str, ...] = ()
 
     def faults_for(self, vendor: str) -> tuple[Fault, ...]:
         return self.faults if isinstance(self.faults, tuple) else self.faults[vendor]
@@ -195,7 +198,7 @@ class Case:
 QUOTA: dict[str, tuple[Fault, ...]] = {  # each vendor's own "quota exhausted"
     "openai": (Fault(kind="insufficient_quota"),),  # 429 insufficient_quota
     "anthropic": (Fault(kind="credit_balance"),),  # 400 "credit balance is too low"
-    "mistral": (Fault(kind="capacity"),),  # 429 service_tier_capacity_exceeded (its only one)
+    "mistral": (Fault(kind="payment_required"),),  # 402: credits or spending limit used up
     "gemini": (Fault(kind="daily_quota"),),  # 429 RESOURCE_EXHAUSTED, a per-day QuotaFailure
 }
 # a streamed event whose data is not JSON (the chat-completions fakes send raw_body verbatim as
@@ -217,16 +220,8 @@ CASES = [
         bound_s=READ_TIMEOUT_S + 1.5,
     ),
     Case("429-retry-after", (Fault(status=429, retry_after="30"),), "rate_limited"),
-    Case(
-        "quota-exhausted",
-        QUOTA,
-        {
-            "openai": "quota_exhausted",
-            "anthropic": "quota_exhausted",
-            "mistral": "overloaded",  # Mistral says "no capacity for your tier", not "no quota"
-            "gemini": "quota_exhausted",
-        },
-    ),
+    # credits or spending limits are the account's; Gemini counts quota per model
+    Case("quota-exhausted", QUOTA, "quota_exhausted", whole_key=("openai", "anthropic", "mistral")),
     Case("500", (Fault(status=500),), "server_error"),
     Case(
         "503",
@@ -240,6 +235,8 @@ CASES = [
         },
     ),
     Case("529-overloaded", (Fault(status=529),), "overloaded", only=("anthropic",)),
+    # Mistral's "no capacity for your tier right now": an overload, not a spent quota
+    Case("429-capacity", (Fault(kind="capacity"),), "overloaded", only=("mistral",)),
     Case(
         "mid-stream-error",
         (Fault(error_event=True),),
@@ -581,9 +578,11 @@ async def test_fault_falls_back_to_a_valid_patch(rig: Rig, vendor_name: str, cas
 
     assert fix.error is None, fix.error
     outcomes = [(m, o) for m, o, _, _ in fix.rows]
-    fallback = p.down_fallback if case.via else p.fallback
+    fallback, positions = (p.down_fallback if case.via else p.fallback), [0, 1]
+    if vendor_name in case.whole_key:  # the same key's next model is passed over: the fixer
+        fallback, positions = "local", [0, 2]
     assert outcomes == [(primary, case.expected(vendor_name)), (fallback, "ok")], outcomes
-    assert [pos for *_, pos in fix.rows] == [0, 1]
+    assert [pos for *_, pos in fix.rows] == positions
     # never a corrupting edit: the result is exactly the fix, and it compiles
     assert fix.text == fix.before.replace("x == None", "x is None")
     compile(fix.text, "mod.py", "exec")

@@ -7,10 +7,12 @@ echoed, `usage` without details; strict validation (an unknown field such as `st
 "code"}` at the top level, the gateway's `{"message": "Unauthorized", "request_id"}` and
 `{"message": "Requests rate limit exceeded"}`, and Envoy's plain-text 503.
 
-Faults: `status` (401, 422, 429, 500, 503, …) and `kind`s "auth", "detail" (the newer
+Faults: `status` (401, 402, 422, 429, 500, 503, …) and `kind`s "auth", "detail" (the newer
 `{"detail": "Unauthorized"}` 401, or a bare FastAPI 422), "rate_limit", "gateway" (the gateway's
-429), "capacity" (429 `service_tier_capacity_exceeded`), "context_length"; `error_event` ends a
-stream with `finish_reason: "error"`; the stream kinds and the other fields as in `openai.py`.
+429), "capacity" (429 `service_tier_capacity_exceeded`), "payment_required" (402: the
+organization's credits or monthly spending limit are used up), "context_length"; `error_event`
+ends a stream with `finish_reason: "error"`; the stream kinds and the other fields as in
+`openai.py`.
 """
 
 from __future__ import annotations
@@ -60,7 +62,15 @@ def mistral_error(
 @dataclass
 class MistralFake(ChatCompletionsFake):
     error_kinds = frozenset(
-        {"auth", "detail", "rate_limit", "gateway", "capacity", "context_length"}
+        {
+            "auth",
+            "detail",
+            "rate_limit",
+            "gateway",
+            "capacity",
+            "payment_required",
+            "context_length",
+        }
     )
 
     def headers(self) -> dict[str, str]:
@@ -187,6 +197,29 @@ class MistralFake(ChatCompletionsFake):
                 "Service tier capacity exceeded for this model.",
                 "service_tier_capacity_exceeded",
                 "3505",
+                **retry,
+            )
+        if kind == "payment_required" or (status == 402 and kind is None):
+            # Where this comes from (no captured 402 body was found, so only the status and the
+            # envelope are evidence; the wording, `type` and `code` below are ours):
+            # - the 402 entry of Mistral's error glossary as digested, citing the official docs,
+            #   at developersdigest.tech/errors/api/mistral-api/402-payment-required: "402
+            #   Payment required — a billing condition on your Organization blocks the request"
+            #   (prepaid credits at zero; the Organization's or Workspace's monthly spending
+            #   limit reached; included monthly usage spent without pay-as-you-go; a failed
+            #   invoice payment), fix: "follow the link in the error message" to Admin Panel >
+            #   Subscriptions > Billing. (The copy of docs.mistral.ai/resources/error-glossary
+            #   we could read lists 400, 401, 403 … and no 402: the entry may be newer.)
+            # - docs.mistral.ai/admin/billing-usage/billing: when the monthly spending limit is
+            #   reached, "API access can be suspended until the next month begins or an admin
+            #   increases the limit";
+            # - the glossary's envelope for every error: top-level `{"object": "error",
+            #   "message", "type", "param", "code"}`.
+            return mistral_error(
+                status or 402,
+                "You have reached your monthly spending limit. To continue using the API, "
+                "increase it at https://admin.mistral.ai/organization/billing",
+                "invalid_request_error",
                 **retry,
             )
         if kind == "rate_limit" or (status == 429 and kind is None):

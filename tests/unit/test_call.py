@@ -115,6 +115,34 @@ async def test_an_auth_error_skips_the_providers_other_models() -> None:
     assert shared.calls == ["p1"]
 
 
+@pytest.mark.parametrize("per_model", [False, True])
+async def test_a_spent_quota_skips_every_model_behind_the_same_key(per_model: bool) -> None:
+    """Mistral and Devstral are two provider instances on one key: a spent account is both's;
+    a per-model quota (Gemini's) is not."""
+    from types import SimpleNamespace
+
+    from orchestrator.errors import QuotaExhausted
+
+    same = SimpleNamespace(api_key="k-1", base_url="https://api.example")
+    spent = Scripted("p", [QuotaExhausted("p has no credits left.", per_model=per_model)])
+    twin = Scripted("q", ["fixed"])
+    other = Scripted("o", ["fixed"])
+    spent.settings = twin.settings = same  # type: ignore[attr-defined]
+    other.settings = SimpleNamespace(api_key="k-2", base_url="https://api.example")  # type: ignore[attr-defined]
+    models = [
+        ModelSpec(name, name[0], name, 0.001, 0.003, 32000, 4096, ("AUTO_FIX",))
+        for name in ("p1", "q1", "o1")
+    ]
+    orch, _ = orchestrator(models, {"p": spent, "q": twin, "o": other})
+    called = await orch.call(REQUEST, accept, only("p1", "q1", "o1"))
+    if per_model:
+        assert outcomes(called.result) == [("p1", "quota_exhausted", 1), ("q1", "ok", 1)]
+    else:
+        assert outcomes(called.result) == [("p1", "quota_exhausted", 1), ("o1", "ok", 1)]
+        assert ("q1", "p has no quota left earlier.") in called.result.skipped
+        assert twin.calls == []
+
+
 async def test_budget_skips_an_expensive_model_for_a_cheaper_one() -> None:
     big = model("big", 1.0, 3.0)  # per 1K: its estimate breaks the free tier's $0.01 cap
     orch, _ = orchestrator(
@@ -166,6 +194,24 @@ async def test_hedging_starts_the_next_model_after_the_primarys_p95() -> None:
     assert a.cancelled == 1
     assert sorted(outcomes(called.result)) == [("a", "cancelled", 1), ("b", "ok", 1)]
     assert orch.budget.open_reservations == 0
+
+
+async def test_a_primary_cancelled_by_its_hedge_counts_as_at_least_that_slow() -> None:
+    health = Health()
+    for _ in range(19):
+        health.record("a", "ok", 60.0)
+    a = Scripted("a", [Slow(5.0, "late")])
+    b = Scripted("b", [Slow(0.05, "fast")])
+    orch, _ = orchestrator([model("a"), model("b")], {"a": a, "b": b}, health=health)
+    called = await orch.call(REQUEST, accept, only("a", "b", hedging=True))
+    assert called.value == "fast"
+    (cancelled,) = [x for x in called.result.attempts if x.outcome == "cancelled"]
+    assert cancelled.latency_ms >= 100.0  # hedged after 60 ms, the hedge took 50 ms more
+    # the primary's slowest call is not dropped from its figures: the p95 that triggers the next
+    # hedge counts it (censored), so it cannot shrink to the calls that beat the hedge
+    p95 = orch.health.p95("a")
+    assert p95 is not None and p95 > 60.0
+    assert p95 == pytest.approx(60.0 + 0.05 * (cancelled.latency_ms - 60.0))  # 20 calls' p95
 
 
 async def test_without_hedging_a_slow_primary_is_waited_for() -> None:

@@ -1,10 +1,11 @@
-"""Health: percentiles, success rates, circuit transitions (injected clock) and warming."""
+"""Health: percentiles (censored ones too), success rates, circuit transitions (injected clock) and
+warming."""
 
 from __future__ import annotations
 
 import pytest
 
-from orchestrator.health import Health, ModelStats, percentile
+from orchestrator.health import Health, Latency, ModelStats, censored_percentile, percentile
 from orchestrator.ledger import LedgerRow
 
 
@@ -49,6 +50,73 @@ def test_percentile_rejects_bad_q() -> None:
         percentile([1.0], 101)
 
 
+def ok(*ms: float) -> list[Latency]:
+    return [Latency(x) for x in ms]
+
+
+def cut(*ms: float) -> list[Latency]:
+    """Calls cancelled after `ms`: each would have taken longer."""
+    return [Latency(x, censored=True) for x in ms]
+
+
+@pytest.mark.parametrize(
+    ("observations", "q", "expected"),
+    [
+        pytest.param([], 95, None, id="empty"),
+        pytest.param(ok(4.0, 1.0, 3.0, 2.0), 50, 2.5, id="uncensored-is-percentile"),
+        pytest.param(ok(*map(float, range(1, 101))), 95, 95.05, id="uncensored-100"),
+        pytest.param(cut(5.0, 7.0), 50, None, id="only-lower-bounds"),
+        # cancelled before any call finished: says nothing, as if it were not there
+        pytest.param(cut(1.0) + ok(10.0, 20.0, 30.0, 40.0), 50, 25.0, id="censored-below-all"),
+        # its share moves to the calls above it: 30 and 40 count 1.5 calls each, 10 still 1
+        pytest.param(ok(10.0, 30.0, 40.0) + cut(20.0), 50, 30.0, id="censored-inside"),
+        pytest.param(ok(10.0, 30.0, 40.0) + cut(20.0), 25, 10.0 + 20.0 * 0.75, id="inside-q25"),
+        # nothing finished above it: it stands for itself, at least that slow
+        pytest.param(ok(10.0, 20.0) + cut(30.0), 95, 29.0, id="censored-on-top"),
+        pytest.param(ok(10.0) + cut(20.0, 30.0), 50, 20.0, id="two-on-top"),
+        pytest.param(ok(20.0) + cut(*[1000.0] * 10), 95, 1000.0, id="hedged-tail"),
+        # at a tie the finished call is the faster; the cancelled one was slower than 10
+        pytest.param(ok(10.0, 20.0) + cut(10.0), 50, 20.0, id="tie"),
+        # 90 fast calls, a hedged tail whose slowest finished: the censored shares pile on it
+        pytest.param(
+            ok(*[100.0] * 90, 1080.0, 1120.0, 1160.0, 1200.0)
+            + cut(957.8, 1057.6, 1145.0, 1176.7, 1192.5, 1192.5),
+            95,
+            1200.0,
+            id="tail-ending-finished",
+        ),
+        pytest.param(ok(10.0, 20.0) + cut(5.0, 30.0), 0, 10.0, id="q0-first-finished"),
+        pytest.param(ok(10.0, 20.0) + cut(5.0, 30.0), 100, 30.0, id="q100-last-bound"),
+    ],
+)
+def test_censored_percentile(observations: list[Latency], q: float, expected: float | None) -> None:
+    assert censored_percentile(observations, q) == pytest.approx(expected)
+
+
+def test_censored_percentile_rejects_bad_q() -> None:
+    with pytest.raises(ValueError):
+        censored_percentile(cut(1.0) + ok(2.0), -1)
+
+
+FINISHED = [float(x) for x in (3, 10, 12, 20, 35, 36, 50, 80, 81, 120, 400)]
+
+
+@pytest.mark.parametrize("q", [0, 5, 25, 50, 90, 95, 99, 100])
+def test_censored_percentile_bounds(q: float) -> None:
+    plain = percentile(FINISHED, q)
+    assert plain is not None
+    # cancelled before anything finished: no information, the same as leaving it out
+    assert censored_percentile(cut(1.0, 2.0) + ok(*FINISHED), q) == pytest.approx(plain)
+    # cancelled after everything finished: at least that slow, the same as finishing then
+    for k in (1, 4, 10):
+        mixed = ok(*FINISHED[:k]) + cut(*FINISHED[k:])
+        assert censored_percentile(mixed, q) == pytest.approx(plain)
+    # anywhere else: never below the figure without it
+    for bound in (11.0, 36.0, 100.0, 1000.0):
+        got = censored_percentile(ok(*FINISHED) + cut(bound, bound + 1), q)
+        assert got is not None and got >= plain - 1e-9
+
+
 @pytest.mark.parametrize(
     ("outcomes", "calls", "rate"),
     [
@@ -81,6 +149,52 @@ def test_latency_percentiles_come_from_ok_calls_only() -> None:
     assert h.p95("m") == pytest.approx(480.0)
     assert h.p95("unknown") is None
     assert h.stats("unknown") == ModelStats(0, None, None, None)
+
+
+def test_a_cancelled_call_counts_as_at_least_that_slow() -> None:
+    h, _ = make()
+    for _ in range(19):
+        h.record("m", "ok", 100.0)
+    h.record("m", "ok", 200.0)
+    assert h.p95("m") == pytest.approx(105.0)
+    h.record("m", "cancelled", 900.0)  # the hedge won after 900 ms: this call was slower
+    h.record("m", "cancelled", 950.0)
+    assert h.p95("m") == pytest.approx(percentile([100.0] * 19 + [200.0, 900.0, 950.0], 95))
+    s = h.stats("m")
+    assert s.p95_ms == h.p95("m")
+    assert (s.calls, s.success_rate) == (20, 1.0)  # a cancel says nothing about success
+    h.record("n", "cancelled", 50.0)
+    assert h.p95("n") is None  # no call finished: no figure
+
+
+def p95_under_hedging(record_cancelled: bool) -> float:
+    """The p95 after 500 calls of a model whose latency is 100 ms, or 1000-1400 ms one call in
+    ten, when every call that passes the current p95 is hedged and the hedge answers 40 ms later
+    (the primary is cancelled then, unless it finished first)."""
+    h, _ = make()
+    tail = [1000.0 + 40.0 * i for i in range(11)]
+    latencies = [tail[i // 10 % 11] if i % 10 == 9 else 100.0 for i in range(600)]
+    for ms in latencies[:100]:  # warm: the model as it is, unhedged
+        h.record("m", "ok", ms)
+    for ms in latencies[100:]:
+        trigger = h.p95("m")
+        assert trigger is not None
+        if ms <= trigger + 40.0:
+            h.record("m", "ok", ms)
+        elif record_cancelled:
+            h.record("m", "cancelled", trigger + 40.0)
+    p95 = h.p95("m")
+    assert p95 is not None
+    return p95
+
+
+def test_hedging_does_not_shrink_the_p95_that_triggers_it() -> None:
+    warmed = percentile(sorted([100.0] * 90 + [1000.0 + 40.0 * i for i in range(10)]), 95)
+    assert warmed is not None and warmed > 1000.0
+    # dropping the cancelled primaries keeps only the calls that beat the trigger: it spirals down
+    assert p95_under_hedging(record_cancelled=False) == pytest.approx(100.0)
+    # counted as censored, the slow calls keep the trigger in the tail
+    assert p95_under_hedging(record_cancelled=True) >= 1000.0
 
 
 def test_window_keeps_only_recent_calls() -> None:
@@ -219,6 +333,8 @@ def test_warm_loads_figures_but_not_circuits() -> None:
     rows = [row("a", "timeout", 9.0, float(t)) for t in range(10)]
     rows += [row("a", "ok", 100.0 * t, 100.0 + t) for t in range(1, 4)]
     rows.append(row("b", "ok", 42.0, 5.0))
+    rows.append(row("c", "ok", 10.0, 1.0))
+    rows.append(row("c", "cancelled", 500.0, 2.0))
     h.warm(reversed(rows))  # any order: applied oldest first
     assert h.state("a") == "closed"
     assert h.allow("a")
@@ -227,6 +343,7 @@ def test_warm_loads_figures_but_not_circuits() -> None:
     assert s.success_rate == 0.75
     assert s.p50_ms == 200.0
     assert h.stats("b") == ModelStats(1, 42.0, 42.0, 1.0)
+    assert h.p95("c") == pytest.approx(percentile([10.0, 500.0], 95))  # cancelled: censored
     # warming does not count towards the breaker: two more failures do not open it
     h.record("a", "timeout", 1.0)
     h.record("a", "timeout", 1.0)

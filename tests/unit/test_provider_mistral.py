@@ -8,26 +8,30 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from orchestrator.call import CallOptions, Orchestrator
 from orchestrator.config import ProviderSettings
 from orchestrator.errors import (
     AuthError,
     BadRequest,
     BadResponse,
     ContextTooLong,
+    NoFix,
     Overloaded,
     ProviderError,
     ProviderUnavailable,
+    QuotaExhausted,
     RateLimited,
     ServerError,
     Timeout,
 )
 from orchestrator.providers import make_provider
 from orchestrator.providers.mistral import MistralProvider
-from orchestrator.registry import ModelSpec
+from orchestrator.registry import ModelSpec, Registry
 from orchestrator.types import LLMRequest, Message, TaskType, Usage
 from tests.fakes.harness import FakeVendor, Fault, Recorded, free_port, serve
 from tests.fakes.mistral import mistral_app
@@ -206,6 +210,14 @@ FAULTS = [
     pytest.param(Fault(kind="gateway"), RateLimited, "HTTP 429", None, id="429-no-retry-after"),
     pytest.param(Fault(kind="capacity"), Overloaded, "no capacity", None, id="429-capacity"),
     pytest.param(
+        Fault(kind="payment_required"),
+        QuotaExhausted,
+        "monthly spending limit are used up (You have reached your monthly spending limit",
+        None,
+        id="402-spending-limit",
+    ),
+    pytest.param(Fault(status=402), QuotaExhausted, "(HTTP 402)", None, id="402"),
+    pytest.param(
         Fault(kind="context_length"), ContextTooLong, "too large for model", None, id="400-ctx"
     ),
     pytest.param(
@@ -247,6 +259,37 @@ async def test_faults(
     if isinstance(caught.value, RateLimited):
         assert caught.value.retry_after == retry_after
     assert len(fake.requests(model)) == 1  # providers never retry
+
+
+async def test_a_spent_quota_is_never_retried_nor_tried_on_the_same_key(
+    fake: Fake, model: ModelSpec
+) -> None:
+    fallback = ModelSpec(
+        "codestral-next", "mistral", f"next-{uuid.uuid4().hex[:8]}", 0.0003, 0.0009, 256_000, 4096
+    )
+    p = MistralProvider(settings(fake.base_url, read_timeout_s=5))
+    orch = Orchestrator(Registry([model, fallback]), {"mistral": p})
+    retrying = CallOptions(max_retries=2, use_cache=False)
+    try:
+        fake.vendor.inject(model.wire_name, *[Fault(kind="payment_required")] * 3)
+        # the organization's credits are spent: its other models are passed over, not tried
+        with pytest.raises(NoFix) as both:
+            await orch.call(
+                REQUEST, lambda r: r.text, replace(retrying, models=(model.id, fallback.id))
+            )
+        assert [(a.model, a.outcome, a.retry) for a in both.value.attempts] == [
+            (model.id, "quota_exhausted", 1),
+        ]
+        assert fake.requests(fallback) == []
+        # alone in the chain, a retryable error would be retried twice; a spent quota is not
+        with pytest.raises(NoFix, match="monthly spending limit") as failed:
+            await orch.call(REQUEST, lambda r: r.text, replace(retrying, models=(model.id,)))
+        assert [a.outcome for a in failed.value.attempts] == ["quota_exhausted"]
+        assert len(fake.requests(model)) == 2  # one per call
+        assert orch.health.state(model.id) == "closed"  # not the model's fault: no circuit
+    finally:
+        fake.vendor._faults.pop(model.wire_name, None)
+        await orch.aclose()
 
 
 @pytest.mark.parametrize(
