@@ -11,13 +11,14 @@ its p95 latency, start the next one too and keep the first valid answer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from orchestrator import budget as budgeting
 from orchestrator.cache import ResponseCache, cache_key
@@ -32,13 +33,16 @@ from orchestrator.errors import (
     Timeout,
 )
 from orchestrator.health import Health
-from orchestrator.ledger import Ledger, LedgerError, LedgerRow
+from orchestrator.ledger import Ledger, LedgerError, LedgerRow, UsageLedger
 from orchestrator.providers import make_provider
 from orchestrator.providers.base import Provider
 from orchestrator.registry import ModelSpec, Registry
 from orchestrator.retry import retry_delay
 from orchestrator.routing import Route, RoutingTable, Skip, load_routing, route
 from orchestrator.types import Attempt, LLMRequest, LLMResult, ProviderReply, Tier, Usage
+
+if TYPE_CHECKING:
+    from orchestrator.team.shared import TeamLedger
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -114,7 +118,8 @@ class Orchestrator:
         *,
         routing: RoutingTable | None = None,
         budget: budgeting.Budget | None = None,
-        ledger: Ledger | None = None,
+        ledger: UsageLedger | None = None,
+        team: TeamLedger | None = None,
         health: Health | None = None,
         cache: ResponseCache | None = None,
         hedging: Mapping[Tier, bool] | None = None,
@@ -126,6 +131,7 @@ class Orchestrator:
         self.routing = routing or load_routing()
         self.budget = budget or budgeting.Budget()
         self.ledger = ledger
+        self.team = team  # the team's shared ledger and budget (then also `ledger`), or None
         self.health = health or Health()
         self.cache = cache or ResponseCache()
         self.hedging = dict(hedging or {})
@@ -141,11 +147,17 @@ class Orchestrator:
 
         config = config or load_config(workspace)
         providers = {name: make_provider(s) for name, s in config.providers.items()}
-        ledger: Ledger | None = None
+        ledger: UsageLedger | None = None
+        team: TeamLedger | None = None
         health = Health()
         spent: dict[str, tuple[float, float]] = {}
         try:
-            ledger = Ledger(config.ledger_path)
+            if config.ledger_url is not None:
+                from orchestrator.team.shared import open_team
+
+                ledger = team = await open_team(config)
+            else:
+                ledger = Ledger(config.ledger_path)
             day, month = budgeting.period_starts(budgeting.utc_today())
             spent = await ledger.spent_by_user(day, month)
             health.warm(await ledger.recent())
@@ -154,12 +166,15 @@ class Orchestrator:
             log.warning("%s ACE goes on without a usage ledger.", exc.reason)
             if ledger is not None:
                 await ledger.close()
-            ledger = None
+            ledger = team = None
+        if team is not None:
+            team.share_health(health)
         return cls(
             load(config.model_tables),
             providers,
             budget=budgeting.Budget(config.limits, spent=spent),
             ledger=ledger,
+            team=team,
             health=health,
             cache=ResponseCache(config.cache_ttl_s),
             hedging=config.hedging,
@@ -272,6 +287,9 @@ class Orchestrator:
         `options` None means the orchestrator's defaults (from the config).
         """
         options = options or self.defaults
+        if self.team is not None and request.user != self.team.user:
+            # the team's books know this process by its database role, whatever the editor says
+            request = dataclasses.replace(request, user=self.team.user)
         routed, refusals = self._route(request, options)
         ctx = _Call(
             request=request,
@@ -402,6 +420,27 @@ class Orchestrator:
                 ctx.skipped.append((model.id, exc.reason))
                 ctx.budget_refusals.append(exc.reason)
                 return None
+            shared: str | None = None  # the team budget's reservation, in team mode
+            if self.team is not None:
+                shared = uuid.uuid4().hex
+                try:
+                    await self.team.reserve(
+                        shared,
+                        request.user,
+                        estimate,
+                        daily=options.daily_usd,
+                        monthly=options.monthly_usd,
+                        model=model.id,
+                    )
+                except OverBudget as exc:
+                    self.budget.release(reservation)
+                    ctx.skipped.append((model.id, exc.reason))
+                    ctx.budget_refusals.append(exc.reason)
+                    return None
+                except asyncio.CancelledError:
+                    self.budget.release(reservation)
+                    self.team.release_soon(shared)
+                    raise
             self._progress(ctx, model, position, 0)
             t0 = time.perf_counter()
             try:
@@ -409,13 +448,17 @@ class Orchestrator:
             except asyncio.CancelledError:
                 self.budget.release(reservation, keep=input_cost)
                 usage = Usage(ctx.prompt_tokens, 0)
-                self._record(ctx, model, position, retry, "cancelled", input_cost, usage, t0, None)
+                self._record(
+                    ctx, model, position, retry, "cancelled", input_cost, usage, t0, None, shared
+                )
                 raise
             except ProviderError as exc:
                 keep = input_cost if isinstance(exc, Timeout) else 0.0
                 self.budget.release(reservation, keep=keep)
                 usage = Usage(ctx.prompt_tokens if keep else 0, 0)
-                self._record(ctx, model, position, retry, exc.kind, keep, usage, t0, exc.reason)
+                self._record(
+                    ctx, model, position, retry, exc.kind, keep, usage, t0, exc.reason, shared
+                )
                 if isinstance(exc, AuthError) or (
                     isinstance(exc, QuotaExhausted) and not exc.per_model
                 ):
@@ -438,10 +481,10 @@ class Orchestrator:
                 value = validate(reply)
             except AceError as exc:
                 self._record(
-                    ctx, model, position, retry, exc.kind, cost, reply.usage, t0, exc.reason
+                    ctx, model, position, retry, exc.kind, cost, reply.usage, t0, exc.reason, shared
                 )
                 return None
-            self._record(ctx, model, position, retry, "ok", cost, reply.usage, t0, None)
+            self._record(ctx, model, position, retry, "ok", cost, reply.usage, t0, None, shared)
             if key is not None:
                 self.cache.put(key, reply)
             return _Success(value, reply, model)
@@ -496,6 +539,7 @@ class Orchestrator:
         usage: Usage,
         t0: float,
         reason: str | None,
+        reservation_id: str | None = None,
     ) -> None:
         latency = round((time.perf_counter() - t0) * 1000, 2) if t0 else 0.0
         attempt = Attempt(
@@ -531,6 +575,7 @@ class Orchestrator:
                     outcome="cached" if reason == "cached" else outcome,
                     chain_position=position,
                     attempt=retry,
+                    reservation_id=reservation_id,
                 )
             )
 

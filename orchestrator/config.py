@@ -106,10 +106,17 @@ class AceConfig:
     attempt_timeout_s: float | None = None  # wall-clock bound per attempt
     model_tables: tuple[Mapping[str, Any], ...] = ()  # [models] tables of user files, in order
     sources: tuple[Path, ...] = ()  # the files that were read
+    ledger_url: str | None = None  # postgresql://…: the team ledger; None: SQLite in `home`
+    team: Mapping[str, float | bool] = field(default_factory=dict)  # the [team] section
 
     @property
     def ledger_path(self) -> Path:
         return self.home / "ledger.sqlite3"
+
+    @property
+    def spool_path(self) -> Path:
+        """Where team-mode rows wait while the team ledger is unreachable."""
+        return self.home / "team-spool.sqlite3"
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -205,6 +212,54 @@ def _calls(table: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_TEAM_KEYS = {
+    "offline_usd": float,
+    "reservation_ttl_s": float,
+    "reconnect_s": float,
+    "share_health": bool,
+    "health_refresh_s": float,
+    "connect_timeout_s": float,
+}
+
+
+def _team(table: Mapping[str, Any], where: Path) -> dict[str, float | bool]:
+    """The [team] section: how the team ledger behaves (see orchestrator/team/shared.py)."""
+    out: dict[str, float | bool] = {}
+    for key, value in table.items():
+        kind = _TEAM_KEYS.get(key)
+        if kind is None:
+            raise InputError(
+                f"[team] in {where} has an unknown key '{key}'; known: {', '.join(_TEAM_KEYS)}."
+            )
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise InputError(f"[team] {key} in {where} must be true or false.")
+            out[key] = value
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise InputError(f"[team] {key} in {where} must be a non-negative number.")
+        out[key] = float(value)
+    return out
+
+
+def _ledger_url(value: object, where: str, *, file: bool) -> str:
+    url = str(value).strip()
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise InputError(
+            f"ledger_url in {where} must be a postgresql:// URL (leave it out for the personal "
+            "SQLite ledger)."
+        )
+    if file:
+        from urllib.parse import urlsplit
+
+        if urlsplit(url).password or "password=" in url:
+            raise InputError(
+                f"ledger_url in {where} holds a password; passwords belong in ~/.pgpass or "
+                "PGPASSWORD (or in ACE_LEDGER_URL), not in files."
+            )
+    return url
+
+
 def load_config(workspace: Path | None = None, env: Mapping[str, str] | None = None) -> AceConfig:
     """Defaults, `$ACE_HOME/config.toml` and `models.toml`, `<workspace>/ace.toml`, then env."""
     env = os.environ if env is None else env
@@ -220,6 +275,8 @@ def load_config(workspace: Path | None = None, env: Mapping[str, str] | None = N
     calls: dict[str, Any] = {}
     models: list[Mapping[str, Any]] = []
     sources: list[Path] = []
+    ledger_url: str | None = None
+    team: dict[str, float | bool] = {}
     user_models = _read(home / "models.toml")
     if user_models:
         sources.append(home / "models.toml")
@@ -244,6 +301,16 @@ def load_config(workspace: Path | None = None, env: Mapping[str, str] | None = N
         calls.update(data.get("calls", {}))
         if "models" in data:
             models.append(data["models"])
+        if ("ledger_url" in data or "team" in data) and path != home / "config.toml":
+            raise InputError(
+                f"{path} sets the team ledger; only ACE's own config.toml or ACE_LEDGER_URL may "
+                "(a workspace must not choose where usage goes)."
+            )
+        if "ledger_url" in data:
+            ledger_url = _ledger_url(data["ledger_url"], str(path), file=True)
+        team.update(_team(data.get("team", {}), path))
+    if env.get("ACE_LEDGER_URL"):
+        ledger_url = _ledger_url(env["ACE_LEDGER_URL"], "ACE_LEDGER_URL", file=False)
     providers = {
         name: _provider(name, table, env, provider_where.get(name, home / "config.toml"))
         for name, table in provider_tables.items()
@@ -257,4 +324,6 @@ def load_config(workspace: Path | None = None, env: Mapping[str, str] | None = N
         **_calls(calls),
         model_tables=tuple(models),
         sources=tuple(sources),
+        ledger_url=ledger_url,
+        team=team,
     )

@@ -28,12 +28,13 @@ import queue
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from orchestrator.errors import AceError
 from orchestrator.health import ModelStats, percentile
@@ -70,6 +71,9 @@ class LedgerRow:
     outcome: str  # "ok" | an error kind ("server_error", "timeout", …) | "invalid_patch" | …
     chain_position: int  # 0-based position of the model in the routed chain
     attempt: int = 1  # retry number for that model
+    # unique per row: a row written twice (a replayed spool, a retried batch) is stored once
+    row_id: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False)
+    reservation_id: str | None = None  # the team budget's reservation this attempt ends
 
     @classmethod
     def from_attempt(
@@ -117,6 +121,7 @@ class UsageLine:
     output_tokens: int
     p50_ms: float | None
     p95_ms: float | None
+    user: str | None = None  # set in a team view, where lines are per user too
 
     def stats(self) -> ModelStats:
         """As `Health` counts: success rate over the attempts that were not cancelled."""
@@ -135,9 +140,36 @@ def stats_by_model(lines: Iterable[UsageLine], task: str) -> dict[str, ModelStat
     return {line.model: line.stats() for line in lines if line.task == task}
 
 
+class UsageLedger(Protocol):
+    """What the orchestrator and the CLI need of a ledger: SQLite's `Ledger`, or the team's."""
+
+    @property
+    def where(self) -> str:
+        """Where the rows go, for people: a file path, or a database without its password."""
+        ...
+
+    async def record(self, row: LedgerRow) -> None: ...
+
+    def record_nowait(self, row: LedgerRow) -> None: ...
+
+    async def flush(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def spent_by_user(
+        self, day_start: float, month_start: float
+    ) -> dict[str, tuple[float, float]]: ...
+
+    async def usage(
+        self, since: float, until: float | None = None, user: str | None = None
+    ) -> list[UsageLine]: ...
+
+    async def recent(self, per_model: int = 100) -> list[LedgerRow]: ...
+
+
 _FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(LedgerRow))
 _COLUMNS = ", ".join(_FIELDS)
-_INSERT = f"INSERT INTO llm_runs ({_COLUMNS}) VALUES ({', '.join('?' * len(_FIELDS))})"
+_INSERT = f"INSERT OR IGNORE INTO llm_runs ({_COLUMNS}) VALUES ({', '.join('?' * len(_FIELDS))})"
 
 # One entry per schema version; each is applied once, in order, inside one transaction.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -162,6 +194,12 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX IF NOT EXISTS llm_runs_ts ON llm_runs (ts)",
         "CREATE INDEX IF NOT EXISTS llm_runs_user_ts ON llm_runs (user, ts)",
         "CREATE INDEX IF NOT EXISTS llm_runs_model_ts ON llm_runs (model, ts)",
+    ),
+    (  # 2: ids that make rows idempotent, for the team ledger's spool
+        "ALTER TABLE llm_runs ADD COLUMN row_id TEXT",
+        "ALTER TABLE llm_runs ADD COLUMN reservation_id TEXT",
+        "UPDATE llm_runs SET row_id = lower(hex(randomblob(16))) WHERE row_id IS NULL",
+        "CREATE UNIQUE INDEX IF NOT EXISTS llm_runs_row_id ON llm_runs (row_id)",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -188,6 +226,8 @@ def _params(row: LedgerRow) -> tuple[object, ...]:
         _text(row.outcome),
         int(row.chain_position),
         int(row.attempt),
+        _text(row.row_id),
+        None if row.reservation_id is None else _text(row.reservation_id),
     )
 
 
@@ -501,6 +541,40 @@ class Ledger:
             return lines
 
         return await self._read(q)
+
+    async def pending(self, limit: int = 1000) -> list[LedgerRow]:
+        """The oldest `limit` rows, queued ones included (as a spool: rows waiting to be sent)."""
+        await self.flush()
+
+        def q(c: sqlite3.Connection) -> list[LedgerRow]:
+            sql = f"SELECT {_COLUMNS} FROM llm_runs ORDER BY id LIMIT ?"
+            return [_row(values) for values in c.execute(sql, (limit,))]
+
+        return await self._read(q)
+
+    async def forget(self, row_ids: Sequence[str]) -> None:
+        """Delete the rows with these ids (a spool's rows once they are stored elsewhere)."""
+        await self.flush()
+
+        def delete() -> None:
+            conn = _connect(self.path)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany("DELETE FROM llm_runs WHERE row_id = ?", [(i,) for i in row_ids])
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+
+        try:
+            await asyncio.to_thread(delete)
+        except sqlite3.Error as exc:
+            raise LedgerError(
+                f"Could not update the usage ledger {self.path} ({_reason(exc)})."
+            ) from None
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
 
     async def recent(self, per_model: int = 100) -> list[LedgerRow]:
         """The newest `per_model` rows of each model, oldest first: for `Health.warm`."""

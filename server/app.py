@@ -148,8 +148,32 @@ class AceServer(LanguageServer):
             self._opening = self._opening or asyncio.Lock()
             async with self._opening:
                 if self._orchestrator is None:
-                    self._orchestrator = await Orchestrator.open(workspace=self.workspace_root)
+                    orch = await Orchestrator.open(workspace=self.workspace_root)
+                    self._orchestrator = orch
+                    if orch.team is not None:
+                        orch.team.on_state = self._team_state
+                        if orch.team.state == "offline":
+                            self._team_state("offline")
         return self._orchestrator
+
+    def _team_state(self, state: str) -> None:
+        """The team ledger went away or came back: say so once, refresh the budget display."""
+        team = self._orchestrator.team if self._orchestrator is not None else None
+        if team is None:
+            return
+        if state == "offline":
+            allowance = team.offline_status()["allowance"]
+            self.tell(
+                f"ACE: {team.reason} Fixes go on with an offline allowance of ${allowance:.2f}; "
+                "usage is kept locally and sent when the ledger answers again.",
+                lsp.MessageType.Warning,
+            )
+        else:
+            self.tell(
+                "ACE: the team ledger answers again; usage kept meanwhile has been sent.",
+                lsp.MessageType.Info,
+            )
+        self.background(self.after_settings())
 
     async def close(self) -> None:
         me = asyncio.current_task()

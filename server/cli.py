@@ -1,4 +1,4 @@
-"""The `ace` command line: fix, serve, models, usage, doctor. Each command lives in its own module.
+"""The `ace` command line: fix, serve, models, usage, doctor, team; each in its own module.
 
 Exit codes: 0 success, 1 the job could not be done (the reason is printed), 2 usage or input error.
 """
@@ -66,11 +66,18 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--json", action="store_true", help="print JSON")
     usage.add_argument("--user", default=os.environ.get("ACE_USER", "local"), help="user id")
     usage.add_argument("--tier", choices=[t.value for t in Tier], default="free")
+    usage.add_argument(
+        "--team", action="store_true", help="the whole team's usage (team ledger admins only)"
+    )
 
     doctor = sub.add_parser("doctor", help="test each configured provider with one tiny call")
     doctor.add_argument("--json", action="store_true", help="print JSON")
     doctor.add_argument("--user", default=os.environ.get("ACE_USER", "local"), help="user id")
     doctor.add_argument("--tier", choices=[t.value for t in Tier], default="pro")
+
+    from server.cli_team import add_parser as add_team
+
+    add_team(sub)
 
     serve = sub.add_parser("serve", help="run the language server on stdio")
     serve.add_argument("--log-file", type=Path, help="write the server's log to this file")

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from orchestrator import budget as budgeting
 from orchestrator.call import Orchestrator
-from orchestrator.ledger import Ledger, UsageLine, stats_by_model
+from orchestrator.ledger import UsageLedger, UsageLine, stats_by_model
 from orchestrator.registry import Registry
 from orchestrator.types import Tier
 
@@ -40,23 +40,99 @@ def suggestions(lines: list[UsageLine], registry: Registry) -> list[dict[str, An
 
 
 async def report(
-    orchestrator: Orchestrator, ledger: Ledger, user: str, tier: Tier
+    orchestrator: Orchestrator, ledger: UsageLedger, user: str, tier: Tier
 ) -> dict[str, Any]:
+    """One user's spend; in team mode the user is the database role and the figures the team's."""
+    team = orchestrator.team
+    if team is not None:
+        user = team.user
     day, month = budgeting.period_starts(budgeting.utc_today())
     status = orchestrator.budget.status(user, tier)
+    spent_today, spent_month = status.spent_today, status.spent_month
+    daily, monthly = status.daily_limit, status.monthly_limit
+    data: dict[str, Any] = {}
+    if team is not None:
+        figures = await team.status(daily, monthly)
+        if figures is not None:  # the database's figures: every machine of this user, team caps
+            mine = figures["user"]
+            spent_today, spent_month = mine.spent_today, mine.spent_month
+            daily, monthly = mine.daily_limit, mine.monthly_limit
+            data["team"] = asdict(figures["team"])
+        data["ledger_state"] = team.state
     lines = await ledger.usage(month, user=user)
     today = await ledger.usage(day, user=user)
     return {
         "user": user,
         "tier": tier.value,
-        "today": {"spent_usd": status.spent_today, "limit_usd": status.daily_limit},
-        "month": {"spent_usd": status.spent_month, "limit_usd": status.monthly_limit},
+        "today": {"spent_usd": spent_today, "limit_usd": daily},
+        "month": {"spent_usd": spent_month, "limit_usd": monthly},
         "per_request_limit_usd": status.per_request_limit,
         "by_model_task": [asdict(line) for line in lines],
         "calls_today": sum(line.calls for line in today),
         "suggestions": suggestions(lines, orchestrator.registry),
-        "ledger": str(ledger.path),
+        "ledger": ledger.where,
+        **data,
     }
+
+
+class TeamViewRefused(Exception):
+    """`ace usage --team` cannot be shown to this user; the message says why."""
+
+
+async def team_report(orchestrator: Orchestrator) -> dict[str, Any]:
+    """The whole team's month, per user, model and task: for members of ace_team_admin only."""
+    team = orchestrator.team
+    if team is None:
+        raise TeamViewRefused(
+            "There is no team ledger: set ledger_url in ACE's config.toml or ACE_LEDGER_URL."
+        )
+    if team.state != "online":
+        raise TeamViewRefused(
+            f"The team ledger at {team.where} is unreachable ({team.reason}); try again later."
+        )
+    if not team.admin:
+        raise TeamViewRefused(
+            f"The team view needs the ace_team_admin role, which {team.user} does not have; "
+            "ask your team admin, or run `ace usage` for your own."
+        )
+    _day, month = budgeting.period_starts(budgeting.utc_today())
+    lines = await team.usage(month, by_user=True)
+    figures = await team.status(None, None)
+    users: dict[str, dict[str, float | int]] = {}
+    for line in lines:
+        u = users.setdefault(line.user or "?", {"calls": 0, "cost_usd": 0.0})
+        u["calls"] += line.calls
+        u["cost_usd"] += line.cost_usd
+    return {
+        "team": None if figures is None else asdict(figures["team"]),
+        "users": users,
+        "by_user_model_task": [asdict(line) for line in lines],
+        "ledger": team.where,
+    }
+
+
+def render_team(data: dict[str, Any], console: Console) -> None:
+    team = data["team"] or {}
+    console.print(
+        f"ACE team usage ({data['ledger']}): today "
+        f"{budgeting.usd(team.get('spent_today', 0.0))} of {_limit(team.get('daily_limit'))}, "
+        f"this month {budgeting.usd(team.get('spent_month', 0.0))} of "
+        f"{_limit(team.get('monthly_limit'))}."
+    )
+    table = Table(title="This month, by user, model and task")
+    for col in ("user", "model", "task", "calls", "ok", "failed", "cost"):
+        table.add_column(col)
+    for line in data["by_user_model_task"]:
+        table.add_row(
+            line["user"],
+            line["model"],
+            line["task"],
+            str(line["calls"]),
+            str(line["ok"]),
+            str(line["failures"]),
+            budgeting.usd(line["cost_usd"]),
+        )
+    console.print(table)
 
 
 def _limit(v: float | None) -> str:
@@ -98,11 +174,20 @@ async def run(args: argparse.Namespace) -> int:
         if orchestrator.ledger is None:
             print("ace: the usage ledger cannot be opened; run `ace doctor` to see why.")
             return 1
-        data = await report(orchestrator, orchestrator.ledger, args.user, Tier(args.tier))
+        if args.team:
+            try:
+                data = await team_report(orchestrator)
+            except TeamViewRefused as exc:
+                print(f"ace: {exc}")
+                return 1
+        else:
+            data = await report(orchestrator, orchestrator.ledger, args.user, Tier(args.tier))
     finally:
         await orchestrator.aclose()
     if args.json:
         print(json.dumps(data, indent=2))
+    elif args.team:
+        render_team(data, Console())
     else:
         render(data, Console())
     return 0

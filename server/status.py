@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 
 from orchestrator.budget import usd, utc_today
 from orchestrator.types import Attempt
 from server.app import AceServer
+
+if TYPE_CHECKING:
+    from orchestrator.team.shared import TeamLedger
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +38,53 @@ def remember_call(ls: AceServer, model: str | None, attempts: Sequence[Attempt])
 async def payload(ls: AceServer) -> dict[str, Any]:
     orch = await ls.orchestrator()
     s = ls.settings
-    status = orch.budget.status(s.user_id, s.tier, daily=s.daily_budget, monthly=s.monthly_budget)
-    return {
+    team = orch.team
+    user = s.user_id if team is None else team.user
+    status = orch.budget.status(user, s.tier, daily=s.daily_budget, monthly=s.monthly_budget)
+    data: dict[str, Any] = {
         "tier": s.tier.value,
-        "user": s.user_id,
+        "user": user,
         "spentToday": round(status.spent_today, 6),
         "dailyLimit": status.daily_limit,
         "spentMonth": round(status.spent_month, 6),
         "monthlyLimit": status.monthly_limit,
         "lastCall": ls.last_call,
         "ledger": "ok" if orch.ledger is not None else "offline",
+    }
+    if team is not None:
+        data.update(await _team(team, status.daily_limit, status.monthly_limit))
+    return data
+
+
+async def _team(team: TeamLedger, daily: float | None, monthly: float | None) -> dict[str, Any]:
+    """Team mode: the database's figures for this user (all their machines) and the team; or,
+    while it is unreachable, `"ledger": "offline"` and what is left of the offline allowance."""
+    figures = await team.status(daily, monthly)
+    if figures is None:
+        allowance = team.offline_status()
+        return {
+            "ledger": "offline",
+            "ledgerKind": "team",
+            "offline": {
+                "reason": team.reason,
+                "allowanceUsd": round(allowance["allowance"], 6),
+                "usedUsd": round(allowance["used"], 6),
+            },
+        }
+    mine, whole = figures["user"], figures["team"]
+    return {
+        "ledgerKind": "team",
+        "spentToday": round(mine.spent_today, 6),
+        "dailyLimit": mine.daily_limit,
+        "spentMonth": round(mine.spent_month, 6),
+        "monthlyLimit": mine.monthly_limit,
+        "team": {
+            "spentToday": round(whole.spent_today, 6),
+            "dailyLimit": whole.daily_limit,
+            "spentMonth": round(whole.spent_month, 6),
+            "monthlyLimit": whole.monthly_limit,
+            "reserved": round(whole.reserved, 6),
+        },
     }
 
 

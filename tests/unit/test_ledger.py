@@ -93,6 +93,7 @@ async def test_schema_has_no_room_for_prompts_or_keys(ledger: Ledger, path: Path
     assert columns == {
         "id", "ts", "request_id", "user", "task", "tier", "model", "provider", "input_tokens",
         "output_tokens", "cost_usd", "latency_ms", "outcome", "chain_position", "attempt",
+        "row_id", "reservation_id",
     }  # fmt: skip
 
 
@@ -395,3 +396,50 @@ def test_kill_9_loses_no_recorded_row(tmp_path: Path, run: int) -> None:
         stored = {r for (r,) in conn.execute("SELECT request_id FROM llm_runs")}
     assert len(printed) >= 1000
     assert set(printed) <= stored
+
+
+async def test_version_1_file_is_migrated_and_its_rows_get_ids(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as conn:  # a ledger as ACE wrote it before row ids existed
+        conn.execute(
+            "CREATE TABLE llm_runs (id INTEGER PRIMARY KEY, ts REAL NOT NULL, request_id TEXT "
+            "NOT NULL, user TEXT NOT NULL, task TEXT NOT NULL, tier TEXT NOT NULL, model TEXT "
+            "NOT NULL, provider TEXT NOT NULL, input_tokens INTEGER NOT NULL, output_tokens "
+            "INTEGER NOT NULL, cost_usd REAL NOT NULL, latency_ms REAL NOT NULL, outcome TEXT "
+            "NOT NULL, chain_position INTEGER NOT NULL, attempt INTEGER NOT NULL)"
+        )
+        for i in range(3):
+            conn.execute(
+                "INSERT INTO llm_runs VALUES (NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (T0 + i, f"r{i}", "ana", "AUTO_FIX", "free", "m", "p", 1, 1, 0.1, 1.0, "ok", 0, 1),
+            )
+        conn.execute("PRAGMA user_version = 1")
+    led = Ledger(path)
+    try:
+        rows = await led.pending()
+        assert [r.request_id for r in rows] == ["r0", "r1", "r2"]
+        assert len({r.row_id for r in rows}) == 3 and all(len(r.row_id) == 32 for r in rows)
+    finally:
+        await led.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+
+
+async def test_a_row_written_twice_is_stored_once(ledger: Ledger, path: Path) -> None:
+    r = row(1)
+    await ledger.record(r)
+    await ledger.record(r)
+    ledger.record_nowait(r)
+    await ledger.flush()
+    assert count(path) == 1
+
+
+async def test_spool_pending_and_forget(ledger: Ledger, path: Path) -> None:
+    rows = [row(i) for i in range(5)]
+    for r in rows:
+        ledger.record_nowait(r)
+    got = await ledger.pending(limit=3)
+    assert [r.row_id for r in got] == [r.row_id for r in rows[:3]]
+    assert got[0].reservation_id is None
+    await ledger.forget([r.row_id for r in got])
+    assert [r.row_id for r in await ledger.pending()] == [r.row_id for r in rows[3:]]

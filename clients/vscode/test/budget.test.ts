@@ -102,6 +102,23 @@ describe("asBudget", () => {
     assert.deepEqual(asBudget(wire), wire);
   });
 
+  it("reads team mode, online and offline", () => {
+    const team = { spentToday: 4, dailyLimit: 20, spentMonth: 40, monthlyLimit: null, reserved: 0.1 };
+    const online = asBudget({ spentToday: 1, spentMonth: 2, ledger: "ok", ledgerKind: "team", team });
+    assert.deepEqual(online?.team, { spentToday: 4, dailyLimit: 20, spentMonth: 40, monthlyLimit: null });
+    assert.ok(tooltipLines(online!).includes("Team today: $4.00 of $20.00"));
+    const offline = asBudget({
+      spentToday: 1,
+      spentMonth: 2,
+      ledger: "offline",
+      ledgerKind: "team",
+      offline: { reason: "The team ledger does not answer.", allowanceUsd: 0.25, usedUsd: 0.05 },
+    });
+    const lines = tooltipLines(offline!);
+    assert.equal(lines.at(-1), "Team ledger unreachable, usage kept locally: offline allowance $0.05 of $0.25 used");
+    assert.ok(!lines.some((l) => l.includes("not being recorded")));
+  });
+
   it("refuses what is not a budget", () => {
     for (const wire of [null, 3, "x", {}, { spentToday: "1", spentMonth: 0 }, { spentToday: 1, spentMonth: 1, dailyLimit: "5" }]) {
       assert.equal(asBudget(wire), undefined, JSON.stringify(wire));

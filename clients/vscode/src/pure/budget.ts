@@ -11,6 +11,20 @@ export interface LastCall {
   readonly latencyMs: number;
 }
 
+/** The whole team's figures, in team mode (a shared ledger on PostgreSQL). */
+export interface TeamFigures {
+  readonly spentToday: number;
+  readonly dailyLimit: number | null;
+  readonly spentMonth: number;
+  readonly monthlyLimit: number | null;
+}
+
+/** Team mode while the database is unreachable: what is left of the offline allowance. */
+export interface Offline {
+  readonly allowanceUsd: number;
+  readonly usedUsd: number;
+}
+
 /** The payload of `ace/budget` and of the `ace.budget` command. */
 export interface Budget {
   readonly tier: string;
@@ -21,6 +35,9 @@ export interface Budget {
   readonly monthlyLimit: number | null;
   readonly lastCall: LastCall | null;
   readonly ledger?: string;
+  readonly ledgerKind?: string;
+  readonly team?: TeamFigures;
+  readonly offline?: Offline;
 }
 
 export type StatusLevel = "normal" | "warning" | "error";
@@ -70,7 +87,16 @@ export function tooltipLines(budget: Budget): string[] {
       ? `Last call: ${last.model} · ${usd(last.costUsd)} · ${duration(last.latencyMs)}`
       : "Last call: none yet",
   );
-  if (budget.ledger === "offline") lines.push("Usage ledger offline: spend is not being recorded");
+  if (budget.team) {
+    lines.push(`Team today: ${against(budget.team.spentToday, budget.team.dailyLimit)}`);
+  }
+  if (budget.ledger === "offline" && budget.ledgerKind === "team") {
+    const o = budget.offline;
+    const left = o ? `: offline allowance ${usd(o.usedUsd)} of ${usd(o.allowanceUsd)} used` : "";
+    lines.push(`Team ledger unreachable, usage kept locally${left}`);
+  } else if (budget.ledger === "offline") {
+    lines.push("Usage ledger offline: spend is not being recorded");
+  }
   return lines;
 }
 
@@ -92,7 +118,35 @@ export function asBudget(value: unknown): Budget | undefined {
     monthlyLimit: (v.monthlyLimit as number | null | undefined) ?? null,
     lastCall: asLastCall(v.lastCall),
     ledger: typeof v.ledger === "string" ? v.ledger : undefined,
+    ...optional("ledgerKind", typeof v.ledgerKind === "string" ? v.ledgerKind : undefined),
+    ...optional("team", asTeam(v.team)),
+    ...optional("offline", asOffline(v.offline)),
   };
+}
+
+/** `{key: value}`, or nothing when value is undefined (team-mode keys only some servers send). */
+function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
+}
+
+function asTeam(value: unknown): TeamFigures | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v.spentToday !== "number" || typeof v.spentMonth !== "number") return undefined;
+  const limit = (x: unknown): number | null => (typeof x === "number" ? x : null);
+  return {
+    spentToday: v.spentToday,
+    dailyLimit: limit(v.dailyLimit),
+    spentMonth: v.spentMonth,
+    monthlyLimit: limit(v.monthlyLimit),
+  };
+}
+
+function asOffline(value: unknown): Offline | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof v.allowanceUsd !== "number" || typeof v.usedUsd !== "number") return undefined;
+  return { allowanceUsd: v.allowanceUsd, usedUsd: v.usedUsd };
 }
 
 function asLastCall(value: unknown): LastCall | null {

@@ -1,0 +1,440 @@
+"""The ledger and budget calls on PostgreSQL (psycopg 3, async, a small connection pool).
+
+Each call is one round trip on a pooled autocommit connection; the budget's arithmetic happens in
+the database (see `schema`), so that every ACE process of a team sees the same money. Connection
+failures raise `Unreachable`; anything the database refuses raises `LedgerError` with one sentence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from orchestrator.budget import usd
+from orchestrator.ledger import LedgerError, LedgerRow, UsageLine
+from orchestrator.team import schema
+
+log = logging.getLogger("ace.team")
+
+_ROW_FIELDS = (
+    "row_id", "ts", "request_id", "task", "tier", "model", "provider", "input_tokens",
+    "output_tokens", "cost_usd", "latency_ms", "outcome", "chain_position", "attempt",
+    "reservation_id",
+)  # fmt: skip
+_TYPES = (
+    "text", "float8", "text", "text", "text", "text", "text", "int4", "int4", "float8", "float8",
+    "text", "int4", "int4", "text",
+)  # fmt: skip
+# one statement per batch (arrays, unnested): the trigger then updates the totals once per batch
+_INSERT = (
+    f"INSERT INTO ace.runs ({', '.join(_ROW_FIELDS)}) SELECT * FROM unnest("
+    + ", ".join(f"%s::{t}[]" for t in _TYPES)
+    + ") ON CONFLICT (row_id) DO NOTHING"
+)
+_CHUNK = 5000  # rows per statement
+_OK_LATENCY = "WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE outcome = 'ok')"
+_RECENT_FIELDS = (
+    "ts", "request_id", "task", "tier", "model", "provider", "input_tokens", "output_tokens",
+    "cost_usd", "latency_ms", "outcome", "chain_position", "attempt",
+)  # fmt: skip
+
+
+class Unreachable(LedgerError):
+    """The database did not answer (down, refused, timed out): a reason to go offline."""
+
+    kind = "ledger_unreachable"
+
+
+def display_url(url: str) -> str:
+    """The URL without its password, for messages and `ace/budget`."""
+    try:
+        parts = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://(an invalid URL)"
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    host = str(parts.get("host") or "localhost")
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{host}{port}/{parts.get('dbname') or ''}"
+
+
+_SECRETS: set[str] = set()  # passwords of the URLs opened: never in a message or a log line
+
+
+def _remember_password(url: str) -> None:
+    try:
+        password = conninfo_to_dict(url).get("password")
+    except psycopg.ProgrammingError:
+        password = None
+    match = re.search(r"://[^/@:]*:([^@/]+)@", url)  # also from a URL libpq cannot parse
+    for found in (password, match.group(1) if match else None):
+        if found:
+            _SECRETS.add(str(found))
+
+
+def scrub(text: str) -> str:
+    """`text` with every known password, and any user:password@ in a URL, masked."""
+    for secret in _SECRETS:
+        text = text.replace(secret, "***")
+    return re.sub(r"(://[^/@:\s]*):[^@/\s]+@", r"\1:***@", text)
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return scrub(text).rstrip(".")
+
+
+class _PoolLog(logging.Filter):
+    """psycopg_pool warns at each failed reconnect, quoting libpq (which may quote the URL):
+    ACE reports the state itself, once, so these go to debug, scrubbed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = scrub(record.getMessage()), None
+        if record.levelno >= logging.ERROR:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+_POOL_LOG = _PoolLog()
+logging.getLogger("psycopg.pool").addFilter(_POOL_LOG)
+logging.getLogger("psycopg").addFilter(_POOL_LOG)
+
+
+def _unreachable(where: str, exc: BaseException) -> Unreachable:
+    why = "no answer in time" if isinstance(exc, asyncio.TimeoutError) else _why(exc)
+    return Unreachable(f"The team ledger at {where} does not answer ({why}).")
+
+
+async def _prepare(conn: Any, where: str, migrate: bool) -> tuple[str, bool]:
+    """Check (or bring up to date) the schema on `conn`; who this role is, and whether admin."""
+    try:
+        version = await schema.current_version(conn)
+        if version != schema.SCHEMA_VERSION:
+            if not migrate:
+                raise LedgerError(
+                    f"The team ledger at {where} has schema version {version}, not "
+                    f"{schema.SCHEMA_VERSION}; run `ace team migrate` as its owner."
+                )
+            await schema.migrate(conn)
+        cur = await conn.execute(
+            "SELECT current_user::text, pg_has_role(current_user, 'ace_team_admin', 'MEMBER')"
+        )
+        row = await cur.fetchone()
+    except schema.MigrationNeeded as exc:
+        raise LedgerError(str(exc)) from None
+    except pgerrors.InsufficientPrivilege:
+        raise LedgerError(
+            f"The team ledger at {where} has no ACE schema (version {schema.SCHEMA_VERSION}) "
+            "and this role may not create it; ask the database owner to run `ace team migrate`."
+        ) from None
+    except psycopg.OperationalError as exc:
+        raise _unreachable(where, exc) from None
+    except psycopg.Error as exc:
+        raise LedgerError(f"The team ledger at {where} refused ACE ({_why(exc)}).") from None
+    assert row is not None
+    return str(row[0]), bool(row[1])
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one scope ("user" or "team") has spent and reserved, and its caps (None: no cap)."""
+
+    spent_today: float
+    spent_month: float
+    reserved: float
+    daily_limit: float | None
+    monthly_limit: float | None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Which cap a reservation would pass, with the figures the database saw."""
+
+    scope: str  # "user" | "team"
+    period: str  # "daily" | "monthly"
+    spent: float
+    reserved: float
+    cap: float
+
+    def sentence(self, user: str, amount: float, model: str | None = None) -> str:
+        subject = f"{model}'s estimate {usd(amount)}" if model else f"The estimate {usd(amount)}"
+        whose = "the team's" if self.scope == "team" else f"{user}'s team-set"
+        return (
+            f"{subject} would pass {whose} {self.period} budget ({usd(self.spent)} spent, "
+            f"{usd(self.reserved)} reserved, limit {usd(self.cap)})."
+        )
+
+
+class PgLedger:
+    """A team ledger at `url`; `await PgLedger.open(url)`, and `await close()` when done."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any], url: str, user: str, admin: bool) -> None:
+        self.pool = pool
+        self.url = url
+        self.user = user  # the database role this process acts as
+        self.admin = admin  # member of ace_team_admin
+
+    @property
+    def where(self) -> str:
+        return display_url(self.url)
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        max_size: int = 4,
+        timeout_s: float = 5.0,
+    ) -> PgLedger:
+        """Connect (a pool of up to `max_size`), bring the schema up to date when allowed.
+
+        Raises `Unreachable` when the database does not answer within `timeout_s`, `LedgerError`
+        when it answers but cannot be used (schema missing and this role may not create it).
+        """
+        where = display_url(url)
+        _remember_password(url)
+        try:
+            conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise LedgerError(
+                f"The team ledger URL is not a valid PostgreSQL URL ({_why(exc)}); "
+                "check ledger_url or ACE_LEDGER_URL."
+            ) from None
+        # one connection first: its error says why (the pool's would only say it timed out)
+        try:
+            conn = await asyncio.wait_for(
+                psycopg.AsyncConnection.connect(
+                    url, autocommit=True, connect_timeout=max(1, round(timeout_s))
+                ),
+                timeout_s + 1,
+            )
+        except (psycopg.OperationalError, asyncio.TimeoutError) as exc:
+            raise _unreachable(where, exc) from None
+        except psycopg.Error as exc:
+            raise LedgerError(f"The team ledger at {where} refused ACE ({_why(exc)}).") from None
+        try:
+            user, admin = await _prepare(conn, where, migrate)
+        finally:
+            await conn.close()
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            timeout=timeout_s,
+            kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout_s))},
+            check=AsyncConnectionPool.check_connection,
+            name="ace-team",
+        )
+        try:
+            await pool.open(wait=True, timeout=timeout_s)
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            await pool.close()
+            raise _unreachable(where, exc) from None
+        return cls(pool, url, user, admin)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def _fetch(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        try:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(sql, params)
+                return list(await cur.fetchall())
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise _unreachable(self.where, exc) from None
+        except pgerrors.InsufficientPrivilege:
+            raise LedgerError(
+                f"The team ledger at {self.where} does not allow {self.user} to do that."
+            ) from None
+        except psycopg.Error as exc:
+            raise LedgerError(
+                f"The team ledger at {self.where} refused ACE ({_why(exc)})."
+            ) from None
+
+    async def ping(self) -> None:
+        await self._fetch("SELECT 1")
+
+    # -- rows ---------------------------------------------------------------------------------
+
+    async def insert(self, rows: Sequence[LedgerRow]) -> None:
+        """Store `rows` in one transaction; rows already stored (same row_id) are skipped."""
+        if not rows:
+            return
+        chunks = [rows[i : i + _CHUNK] for i in range(0, len(rows), _CHUNK)]
+        params = [[[getattr(r, f) for r in chunk] for f in _ROW_FIELDS] for chunk in chunks]
+        for attempt in range(3):
+            try:
+                async with self.pool.connection() as conn, conn.transaction():
+                    for columns in params:
+                        await conn.execute(_INSERT, columns)
+                return
+            except pgerrors.DeadlockDetected:
+                if attempt == 2:
+                    raise LedgerError(
+                        f"The team ledger at {self.where} kept refusing a batch (deadlock)."
+                    ) from None
+            except (PoolTimeout, psycopg.OperationalError) as exc:
+                raise _unreachable(self.where, exc) from None
+            except psycopg.Error as exc:
+                raise LedgerError(
+                    f"The team ledger at {self.where} refused {len(rows)} usage rows ({_why(exc)})."
+                ) from None
+
+    async def others_since(self, after: int, limit: int = 1000) -> tuple[int, list[LedgerRow]]:
+        """Other members' attempts stored after row id `after`, oldest first, without who made
+        them; and the id to ask after next time."""
+        rows = await self._fetch(
+            f"SELECT id, {', '.join(_RECENT_FIELDS)} FROM ace.others_since(%s, %s)",
+            (after, limit),
+        )
+        last = int(rows[-1][0]) if rows else after
+        return last, [self._anonymous(r[1:]) for r in rows]
+
+    async def last_row(self) -> int:
+        """The newest row's id: where `others_since` starts."""
+        return int((await self._fetch("SELECT ace.last_run_id()"))[0][0])
+
+    async def recent(self, per_model: int = 100) -> list[LedgerRow]:
+        """The team's newest `per_model` attempts of each model, oldest first (for `Health`)."""
+        rows = await self._fetch(
+            f"SELECT {', '.join(_RECENT_FIELDS)} FROM ace.recent_runs(%s)", (per_model,)
+        )
+        return [self._anonymous(r) for r in rows]
+
+    @staticmethod
+    def _anonymous(values: Sequence[Any]) -> LedgerRow:
+        fields = dict(zip(_RECENT_FIELDS, values, strict=True))
+        return LedgerRow(user="", **fields)
+
+    # -- budgets ------------------------------------------------------------------------------
+
+    async def reserve(
+        self,
+        reservation_id: str,
+        amount: float,
+        *,
+        daily: float | None,
+        monthly: float | None,
+        ttl_s: float,
+    ) -> Refusal | None:
+        """Reserve `amount` for this user in the database; the cap it would pass, or None."""
+        rows = await self._fetch(
+            "SELECT granted, scope, period, spent, reserved, cap "
+            "FROM ace.reserve(%s, %s, %s, %s, %s)",
+            (reservation_id, amount, daily, monthly, ttl_s),
+        )
+        granted, scope, period, spent, reserved, cap = rows[0]
+        if granted:
+            return None
+        return Refusal(str(scope), str(period), float(spent), float(reserved), float(cap))
+
+    async def release(self, reservation_id: str) -> None:
+        await self._fetch("SELECT ace.release(%s)", (reservation_id,))
+
+    async def status(self, daily: float | None, monthly: float | None) -> dict[str, Scope]:
+        """ "user" and "team" -> their figures now; `daily`/`monthly`: this user's own caps."""
+        rows = await self._fetch(
+            "SELECT scope, spent_today, spent_month, reserved, daily_limit, monthly_limit "
+            "FROM ace.budget_status(%s, %s)",
+            (daily, monthly),
+        )
+        return {
+            str(r[0]): Scope(
+                float(r[1]),
+                float(r[2]),
+                float(r[3]),
+                None if r[4] is None else float(r[4]),
+                None if r[5] is None else float(r[5]),
+            )
+            for r in rows
+        }
+
+    async def spent_by_user(
+        self, day_start: float, month_start: float
+    ) -> dict[str, tuple[float, float]]:
+        """This user's spending today and this month (UTC, as the database counts it)."""
+        mine = (await self.status(None, None))["user"]
+        return {self.user: (mine.spent_today, mine.spent_month)}
+
+    async def set_budget(self, subject: str, daily: float | None, monthly: float | None) -> None:
+        """Set a cap: subject is a user's role, '*' (every user) or '' (the team). Admins only."""
+        if not self.admin:
+            raise LedgerError(
+                f"Setting budgets needs the ace_team_admin role, which {self.user} does not have; "
+                "ask your team admin."
+            )
+        await self._fetch(
+            "INSERT INTO ace.budgets AS b (subject, daily_usd, monthly_usd) VALUES (%s, %s, %s) "
+            "ON CONFLICT (subject) DO UPDATE SET daily_usd = EXCLUDED.daily_usd, "
+            "monthly_usd = EXCLUDED.monthly_usd, updated_by = current_user, updated_at = now() "
+            "RETURNING subject",
+            (subject, daily, monthly),
+        )
+
+    async def budget_of(self, subject: str) -> tuple[float | None, float | None]:
+        """The (daily, monthly) caps set for `subject`; (None, None) when none is set."""
+        rows = await self._fetch(
+            "SELECT daily_usd, monthly_usd FROM ace.budgets WHERE subject = %s", (subject,)
+        )
+        return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def usage(
+        self,
+        since: float,
+        until: float | None = None,
+        user: str | None = None,
+        *,
+        by_user: bool = False,
+    ) -> list[UsageLine]:
+        """Attempts grouped by (model, task) — and by user with `by_user` — as the SQLite ledger.
+
+        Row level security decides what is seen: a member's own rows; an admin's, everyone's.
+        """
+        where = ["ts >= %s"]
+        args: list[object] = [since]
+        if until is not None:
+            where.append("ts < %s")
+            args.append(until)
+        if user is not None:
+            where.append("user_name = %s")
+            args.append(user)
+        keys = "user_name, model, task" if by_user else "NULL::text, model, task"
+        group = "user_name, model, task" if by_user else "model, task"
+        rows = await self._fetch(
+            f"SELECT {keys}, count(*), count(*) FILTER (WHERE outcome = 'ok'), "
+            "count(*) FILTER (WHERE outcome = 'cancelled'), coalesce(sum(cost_usd), 0), "
+            "coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
+            f"percentile_cont(0.5) {_OK_LATENCY}, percentile_cont(0.95) {_OK_LATENCY} "
+            f"FROM ace.runs WHERE {' AND '.join(where)} GROUP BY {group} ORDER BY {group}",
+            args,
+        )
+        return [
+            UsageLine(
+                model=str(model),
+                task=str(task),
+                calls=int(calls),
+                ok=int(ok),
+                failures=int(calls - ok - cancelled),
+                cancelled=int(cancelled),
+                cost_usd=float(cost),
+                input_tokens=int(tin),
+                output_tokens=int(tout),
+                p50_ms=None if p50 is None else float(p50),
+                p95_ms=None if p95 is None else float(p95),
+                user=None if who is None else str(who),
+            )
+            for who, model, task, calls, ok, cancelled, cost, tin, tout, p50, p95 in rows
+        ]

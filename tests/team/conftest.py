@@ -1,0 +1,76 @@
+"""A real PostgreSQL server for the team-ledger tests: one throwaway cluster per test session.
+
+Roles (cluster-wide): `owner` creates and migrates the schema (as a team's database owner would),
+`alice` and `bob` are members, `carol` is the team admin. Each test gets a fresh database. When no
+server can be started the tests skip with the reason, except under CI=1, where they fail.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+
+from orchestrator.team import schema
+from tests.pg_cluster import NoPostgres, PgCluster
+
+MEMBERS = ("alice", "bob", "dave", "erin")
+ADMIN = "carol"
+_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[PgCluster]:
+    try:
+        c = PgCluster()
+        c.start()
+    except NoPostgres as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PostgreSQL tests, but no server starts: {exc}")
+        pytest.skip(f"no PostgreSQL server can be started here: {exc}")
+    with psycopg.connect(c.url(), autocommit=True) as conn:
+        conn.execute("CREATE ROLE owner LOGIN CREATEROLE")
+        for name in (*MEMBERS, ADMIN):
+            conn.execute(f"CREATE ROLE {name} LOGIN")
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@dataclass
+class TeamDb:
+    cluster: PgCluster
+    name: str
+
+    def url(self, user: str) -> str:
+        return self.cluster.url(user, self.name)
+
+    def sql(self, statement: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement as the superuser (to look behind row level security)."""
+        with psycopg.connect(self.cluster.url(database=self.name), autocommit=True) as conn:
+            cur = conn.execute(statement, params)
+            return list(cur.fetchall()) if cur.description else []
+
+
+@pytest.fixture
+async def team(cluster: PgCluster) -> AsyncIterator[TeamDb]:
+    """A fresh database owned by `owner`, migrated, with members and an admin granted."""
+    if not cluster.running():
+        cluster.start()  # a test that stopped the server did not get to restart it
+    name = f"team{next(_numbers)}"
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} OWNER owner")
+    db = TeamDb(cluster, name)
+    async with await psycopg.AsyncConnection.connect(db.url("owner"), autocommit=True) as conn:
+        await schema.migrate(conn)
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        for member in MEMBERS:
+            conn.execute(f"GRANT ace_member TO {member}")
+        conn.execute(f"GRANT ace_team_admin TO {ADMIN}")
+    yield db
