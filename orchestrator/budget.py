@@ -157,6 +157,16 @@ class Budget:
             account = self._accounts[user] = _Account()
         return account
 
+    def limits(
+        self, tier: Tier, *, daily: float | None = None, monthly: float | None = None
+    ) -> tuple[float | None, float | None]:
+        """The (daily, monthly) budgets that apply: the user's own, else the tier's."""
+        limits = self._tier_limits(tier)
+        return (
+            limits.daily_usd if daily is None else daily,
+            limits.monthly_usd if monthly is None else monthly,
+        )
+
     def _tier_limits(self, tier: Tier) -> TierLimits:
         try:
             return self._limits[tier]

@@ -33,7 +33,7 @@ from orchestrator.errors import (
     Timeout,
 )
 from orchestrator.health import Health
-from orchestrator.ledger import Ledger, LedgerError, LedgerRow, UsageLedger
+from orchestrator.ledger import InFlight, Ledger, LedgerError, LedgerRow, UsageLedger
 from orchestrator.providers import make_provider
 from orchestrator.providers.base import Provider
 from orchestrator.registry import ModelSpec, Registry
@@ -99,6 +99,18 @@ class _Call:
     # used up: the same for every model behind that key)
     dead_providers: dict[str, str] = field(default_factory=dict)
     budget_refusals: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Try:
+    """One attempt of one model: what its ledger row needs besides how it ended."""
+
+    model: ModelSpec
+    position: int
+    retry: int
+    row_id: str | None = None  # shared with its in-flight marker (None: a cache hit, no marker)
+    reservation_id: str | None = None  # the team budget's, in team mode
+    t0: float = 0.0  # perf_counter when the call started (0: not timed)
 
 
 @dataclass(frozen=True)
@@ -398,7 +410,7 @@ class Orchestrator:
             except AceError:
                 pass  # the file moved on since: ask the model again
             else:
-                self._record(ctx, model, position, 1, "ok", 0.0, hit.usage, 0.0, "cached")
+                self._record(ctx, _Try(model, position, 1), "ok", 0.0, hit.usage, "cached")
                 return _Success(value, hit, model)
         if not self.health.allow(model.id):
             ctx.skipped.append(
@@ -423,14 +435,13 @@ class Orchestrator:
             shared: str | None = None  # the team budget's reservation, in team mode
             if self.team is not None:
                 shared = uuid.uuid4().hex
+                # the user's own budgets hold across all their machines too, in the database
+                daily, monthly = self.budget.limits(
+                    request.tier, daily=options.daily_usd, monthly=options.monthly_usd
+                )
                 try:
                     await self.team.reserve(
-                        shared,
-                        request.user,
-                        estimate,
-                        daily=options.daily_usd,
-                        monthly=options.monthly_usd,
-                        model=model.id,
+                        shared, request.user, estimate, daily=daily, monthly=monthly, model=model.id
                     )
                 except OverBudget as exc:
                     self.budget.release(reservation)
@@ -441,24 +452,31 @@ class Orchestrator:
                     self.budget.release(reservation)
                     self.team.release_soon(shared)
                     raise
+            # the in-flight marker and the attempt's row share an id: the row ends the marker
+            row_id = uuid.uuid4().hex
+            tried = _Try(model, position, retry, row_id, shared)
+            if self.ledger is not None:
+                self.ledger.begin(
+                    InFlight(
+                        row_id, time.time(), ctx.request_id, request.user,
+                        request.task.value, request.tier.value, model.id, model.provider,
+                        estimate, position, retry,
+                    )
+                )  # fmt: skip
             self._progress(ctx, model, position, 0)
-            t0 = time.perf_counter()
+            tried.t0 = time.perf_counter()
             try:
                 reply = await self._send(provider, model, ctx, position)
             except asyncio.CancelledError:
                 self.budget.release(reservation, keep=input_cost)
                 usage = Usage(ctx.prompt_tokens, 0)
-                self._record(
-                    ctx, model, position, retry, "cancelled", input_cost, usage, t0, None, shared
-                )
+                self._record(ctx, tried, "cancelled", input_cost, usage, None)
                 raise
             except ProviderError as exc:
                 keep = input_cost if isinstance(exc, Timeout) else 0.0
                 self.budget.release(reservation, keep=keep)
                 usage = Usage(ctx.prompt_tokens if keep else 0, 0)
-                self._record(
-                    ctx, model, position, retry, exc.kind, keep, usage, t0, exc.reason, shared
-                )
+                self._record(ctx, tried, exc.kind, keep, usage, exc.reason)
                 if isinstance(exc, AuthError) or (
                     isinstance(exc, QuotaExhausted) and not exc.per_model
                 ):
@@ -480,11 +498,9 @@ class Orchestrator:
             try:
                 value = validate(reply)
             except AceError as exc:
-                self._record(
-                    ctx, model, position, retry, exc.kind, cost, reply.usage, t0, exc.reason, shared
-                )
+                self._record(ctx, tried, exc.kind, cost, reply.usage, exc.reason)
                 return None
-            self._record(ctx, model, position, retry, "ok", cost, reply.usage, t0, None, shared)
+            self._record(ctx, tried, "ok", cost, reply.usage, None)
             if key is not None:
                 self.cache.put(key, reply)
             return _Success(value, reply, model)
@@ -531,17 +547,14 @@ class Orchestrator:
     def _record(
         self,
         ctx: _Call,
-        model: ModelSpec,
-        position: int,
-        retry: int,
+        tried: _Try,
         outcome: str,
         cost: float,
         usage: Usage,
-        t0: float,
         reason: str | None,
-        reservation_id: str | None = None,
     ) -> None:
-        latency = round((time.perf_counter() - t0) * 1000, 2) if t0 else 0.0
+        model, position, retry = tried.model, tried.position, tried.retry
+        latency = round((time.perf_counter() - tried.t0) * 1000, 2) if tried.t0 else 0.0
         attempt = Attempt(
             model=model.id,
             provider=model.provider,
@@ -575,7 +588,8 @@ class Orchestrator:
                     outcome="cached" if reason == "cached" else outcome,
                     chain_position=position,
                     attempt=retry,
-                    reservation_id=reservation_id,
+                    reservation_id=tried.reservation_id,
+                    **({} if tried.row_id is None else {"row_id": tried.row_id}),
                 )
             )
 

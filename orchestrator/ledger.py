@@ -9,6 +9,12 @@ with `synchronous=NORMAL`: a committed transaction survives the process being ki
 the WAL pages), and the file always passes `PRAGMA integrity_check`; only a power cut can lose the
 last few commits.
 
+An attempt in flight has a marker (`begin`, table `llm_inflight`) that its row ends in the same
+transaction. A process killed mid-call leaves markers; the next process to open the ledger turns
+those of dead processes into "interrupted" rows costing their estimates, so that calls the vendor
+may have billed are neither lost nor free (a kill within ~50 ms of a call's start can still lose
+its marker).
+
 Writes go through one dedicated writer thread with its own connection. Rows that queue up while it
 commits are written together in one transaction (group commit), and each `record()` resolves once
 its row is committed. Reads use a second connection on a reader thread; WAL lets them run beside
@@ -152,6 +158,10 @@ class UsageLedger(Protocol):
 
     def record_nowait(self, row: LedgerRow) -> None: ...
 
+    def begin(self, marker: InFlight) -> None:
+        """An attempt starts; the row with the same row_id ends it (see `InFlight`)."""
+        ...
+
     async def flush(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -201,7 +211,118 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "UPDATE llm_runs SET row_id = lower(hex(randomblob(16))) WHERE row_id IS NULL",
         "CREATE UNIQUE INDEX IF NOT EXISTS llm_runs_row_id ON llm_runs (row_id)",
     ),
+    (  # 3: attempts in flight, so that a killed process's billed calls are not lost
+        """CREATE TABLE IF NOT EXISTS llm_inflight (
+            row_id TEXT PRIMARY KEY,
+            ts REAL NOT NULL,
+            request_id TEXT NOT NULL,
+            user TEXT NOT NULL,
+            task TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            estimate_usd REAL NOT NULL,
+            chain_position INTEGER NOT NULL,
+            attempt INTEGER NOT NULL,
+            owner TEXT NOT NULL
+        )""",
+    ),
 )
+_BEGIN = f"INSERT OR IGNORE INTO llm_inflight VALUES ({', '.join('?' * 12)})"
+_END = "DELETE FROM llm_inflight WHERE row_id = ?"
+_ROW_ID = _FIELDS.index("row_id")
+INTERRUPTED = "interrupted"  # the outcome of an attempt whose process died while it ran
+
+
+class _Begin(tuple[object, ...]):
+    """The parameters of an in-flight marker, told apart from a row's in the writer's batch."""
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """An attempt that has started: its row_id is the one its LedgerRow will have when it ends.
+
+    If the process dies before that row is written, the next process to open the ledger turns
+    the marker into an "interrupted" row costing the estimate: the vendor may have billed it, and
+    the budget should count what it may have cost rather than nothing.
+    """
+
+    row_id: str
+    ts: float
+    request_id: str
+    user: str
+    task: str
+    tier: str
+    model: str
+    provider: str
+    estimate_usd: float
+    chain_position: int
+    attempt: int
+
+
+def _start_time(pid: int) -> str:
+    """A process's start time (clock ticks since boot, from /proc): with the pid, its identity."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return ""
+    return stat.rsplit(b")", 1)[-1].split()[19].decode()  # field 22; the name may hold spaces
+
+
+def _owner() -> str:
+    pid = os.getpid()
+    return f"{pid}:{_start_time(pid)}"
+
+
+def _alive(owner: str) -> bool:
+    """Is the process that wrote a marker still running (the same process, not a reused pid)?"""
+    pid_text, _, started = owner.partition(":")
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, as another user
+    return not started or _start_time(pid) in ("", started)
+
+
+def _recover(conn: sqlite3.Connection) -> int:
+    """Turn the markers of dead processes into "interrupted" rows; returns how many."""
+    markers = conn.execute("SELECT * FROM llm_inflight").fetchall()
+    dead = [m for m in markers if not _alive(str(m[11]))]
+    if not dead:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for m in dead:
+            row_id, ts, request_id, user, task, tier, model, provider, estimate, pos, att = m[:11]
+            row = LedgerRow(
+                ts=ts, request_id=request_id, user=user, task=task, tier=tier, model=model,
+                provider=provider, input_tokens=0, output_tokens=0, cost_usd=estimate,
+                latency_ms=0.0, outcome=INTERRUPTED, chain_position=pos, attempt=att,
+                row_id=row_id,
+            )  # fmt: skip
+            conn.execute(_INSERT, _params(row))
+            conn.execute(_END, (row_id,))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    log.warning(
+        "%d model calls were in flight when an earlier ACE process ended; they are in the ledger "
+        "as '%s', each costing its estimate.",
+        len(dead),
+        INTERRUPTED,
+    )
+    return len(dead)
+
+
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
@@ -314,6 +435,7 @@ class Ledger:
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._nowait_error: str | None = None
         self._lingering: list[tuple[object, ...]] = []  # record_nowait rows not yet handed over
+        self._owner = _owner()
         try:
             parent = self.path.parent
             created = not parent.exists()
@@ -328,6 +450,7 @@ class Ledger:
                 raise sqlite3.OperationalError(f"cannot switch to WAL mode (got {mode})")
             self._wconn.execute("PRAGMA synchronous = NORMAL")
             _migrate(self._wconn, self.path)
+            self.recovered = _recover(self._wconn)
             _chmod_private(self.path)
             self._rconn = _connect(self.path)
             self._rconn.execute("PRAGMA query_only = 1")
@@ -375,6 +498,27 @@ class Ledger:
             loop.call_later(_LINGER_S, self._hand_over)
         self._lingering.append(_params(row))
 
+    def begin(self, marker: InFlight) -> None:
+        """An attempt starts: note it (committed with the next batch, ~50 ms); its row ends it."""
+        if self._closed:
+            raise LedgerError(f"The usage ledger {self.path} is closed.")
+        params = _Begin(
+            (
+                marker.row_id, float(marker.ts), marker.request_id, _text(marker.user),
+                _text(marker.task), _text(marker.tier), marker.model, marker.provider,
+                float(marker.estimate_usd), int(marker.chain_position), int(marker.attempt),
+                self._owner,
+            )
+        )  # fmt: skip
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._put(_Item(params))
+            return
+        if not self._lingering:
+            loop.call_later(_LINGER_S, self._hand_over)
+        self._lingering.append(params)
+
     def _hand_over(self) -> None:
         if self._lingering:
             rows, self._lingering = self._lingering, []
@@ -405,12 +549,17 @@ class Ledger:
             rows = [p for item in batch for p in (item.batch or (item.params,)) if p is not None]
             error: str | None = None
             if rows:
+                begins = [p for p in rows if isinstance(p, _Begin)]
+                runs = [p for p in rows if not isinstance(p, _Begin)] if begins else rows
                 try:
                     conn.execute("BEGIN IMMEDIATE")
-                    conn.executemany(_INSERT, rows)
+                    if begins:
+                        conn.executemany(_BEGIN, begins)
+                    conn.executemany(_INSERT, runs)
+                    conn.executemany(_END, [(p[_ROW_ID],) for p in runs])
                     conn.execute("COMMIT")
                     self.commits += 1
-                    self.rows_written += len(rows)
+                    self.rows_written += len(runs)
                 except Exception as exc:
                     with contextlib.suppress(sqlite3.Error):
                         if conn.in_transaction:

@@ -14,12 +14,12 @@ import argparse
 import json
 from typing import Any
 
-from orchestrator.config import load_config
 from orchestrator.errors import InputError
-from orchestrator.ledger import LedgerError
 
 
 def _url(args: argparse.Namespace) -> str:
+    from orchestrator.config import load_config
+
     if args.url:
         return str(args.url)
     url = load_config().ledger_url
@@ -62,6 +62,7 @@ def add_parser(sub: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from orchestrator.ledger import LedgerError
     from orchestrator.team import schema
     from orchestrator.team.pg import PgLedger, display_url
 

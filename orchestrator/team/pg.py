@@ -167,7 +167,7 @@ class Refusal:
 
     def sentence(self, user: str, amount: float, model: str | None = None) -> str:
         subject = f"{model}'s estimate {usd(amount)}" if model else f"The estimate {usd(amount)}"
-        whose = "the team's" if self.scope == "team" else f"{user}'s team-set"
+        whose = "the team's" if self.scope == "team" else f"{user}'s"
         return (
             f"{subject} would pass {whose} {self.period} budget ({usd(self.spent)} spent, "
             f"{usd(self.reserved)} reserved, limit {usd(self.cap)})."

@@ -32,7 +32,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from orchestrator.budget import usd
 from orchestrator.errors import OverBudget
-from orchestrator.ledger import Ledger, LedgerError, LedgerRow, UsageLine
+from orchestrator.ledger import InFlight, Ledger, LedgerError, LedgerRow, UsageLine
 from orchestrator.team.pg import PgLedger, Scope, Unreachable, display_url
 
 if TYPE_CHECKING:
@@ -167,6 +167,10 @@ class TeamLedger:
         if not self._lingering:
             asyncio.get_running_loop().call_later(_LINGER_S, self._hand_over)
         self._lingering.append(row)
+
+    def begin(self, marker: InFlight) -> None:
+        """Nothing to note: in team mode the database's reservation is the in-flight record (it
+        expires when its process dies), and a spool marker would outlive its row sent elsewhere."""
 
     async def record(self, row: LedgerRow) -> None:
         if self._closed:

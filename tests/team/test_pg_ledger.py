@@ -135,7 +135,7 @@ async def test_reservations_hold_user_and_team_caps(ledgers: dict[str, PgLedger]
     assert await alice.reserve("a1", 0.05, daily=None, monthly=None, ttl_s=60) is None
     refused = await alice.reserve("a2", 0.02, daily=None, monthly=None, ttl_s=60)
     assert refused is not None and (refused.scope, refused.period) == ("user", "daily")
-    assert "alice's team-set daily budget ($0.00 spent, $0.05 reserved, limit $0.06)" in (
+    assert "alice's daily budget ($0.00 spent, $0.05 reserved, limit $0.06)" in (
         refused.sentence("alice", 0.02)
     )
     assert await bob.reserve("b1", 0.04, daily=None, monthly=None, ttl_s=60) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import signal
@@ -19,7 +20,9 @@ from orchestrator.budget import suggest_downgrade
 from orchestrator.errors import AceError
 from orchestrator.health import Health
 from orchestrator.ledger import (
+    INTERRUPTED,
     SCHEMA_VERSION,
+    InFlight,
     Ledger,
     LedgerError,
     LedgerRow,
@@ -422,7 +425,7 @@ async def test_version_1_file_is_migrated_and_its_rows_get_ids(path: Path) -> No
     finally:
         await led.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
 
 
 async def test_a_row_written_twice_is_stored_once(ledger: Ledger, path: Path) -> None:
@@ -443,3 +446,99 @@ async def test_spool_pending_and_forget(ledger: Ledger, path: Path) -> None:
     assert got[0].reservation_id is None
     await ledger.forget([r.row_id for r in got])
     assert [r.row_id for r in await ledger.pending()] == [r.row_id for r in rows[3:]]
+
+
+def marker(i: int = 0, *, row_id: str | None = None, estimate: float = 0.02) -> InFlight:
+    return InFlight(
+        row_id or f"m{i:031d}", T0 + i, f"req-{i}", "ana", "AUTO_FIX", "pro", "gpt-4o", "openai",
+        estimate, 0, 1,
+    )  # fmt: skip
+
+
+async def test_a_row_ends_its_in_flight_marker(ledger: Ledger, path: Path) -> None:
+    ledger.begin(marker(1, row_id="a" * 32))
+    ledger.begin(marker(2, row_id="b" * 32))
+    await ledger.flush()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM llm_inflight").fetchone() == (2,)
+    ledger.record_nowait(dataclasses.replace(row(1), row_id="a" * 32))
+    await ledger.flush()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT row_id FROM llm_inflight").fetchall() == [("b" * 32,)]
+    # begun and ended within one batch: the marker never outlives its row
+    ledger.begin(marker(3, row_id="c" * 32))
+    ledger.record_nowait(dataclasses.replace(row(3), row_id="c" * 32))
+    await ledger.flush()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT row_id FROM llm_inflight").fetchall() == [("b" * 32,)]
+
+
+async def test_markers_of_a_dead_process_become_interrupted_rows(path: Path) -> None:
+    led = Ledger(path)
+    led.begin(marker(1, row_id="a" * 32, estimate=0.03))  # this process's: alive
+    await led.flush()
+    await led.close()
+    with sqlite3.connect(path) as conn:  # another process's, which has died (no such pid)
+        conn.execute(
+            "INSERT INTO llm_inflight VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            ("d" * 32, T0, "req-d", "bo", "AUTO_FIX", "pro", "gpt-4o", "openai", 0.05, 1, 2,
+             "4194999:123"),
+        )  # fmt: skip
+    led = Ledger(path)
+    try:
+        assert led.recovered == 1
+        (got,) = await led.pending()
+        assert (got.row_id, got.user, got.outcome, got.cost_usd) == (
+            "d" * 32,
+            "bo",
+            INTERRUPTED,
+            0.05,
+        )
+        assert (got.chain_position, got.attempt, got.input_tokens) == (1, 2, 0)
+        assert await led.spent("bo", 0) == pytest.approx(0.05)  # budgets count what it may cost
+    finally:
+        await led.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT row_id FROM llm_inflight").fetchall() == [("a" * 32,)]
+
+
+CHILD_IN_FLIGHT = textwrap.dedent(
+    """
+    import asyncio, dataclasses, os, signal, sys
+    sys.path.insert(0, os.getcwd())
+    from orchestrator.ledger import Ledger
+    from tests.unit.test_ledger import marker, row
+
+    async def main():
+        led = Ledger(sys.argv[1])
+        for i in range(20):
+            led.begin(marker(i))
+        for i in range(0, 20, 2):  # half of the calls end
+            led.record_nowait(dataclasses.replace(row(i), row_id=marker(i).row_id))
+        await led.flush()
+        os.kill(os.getpid(), signal.SIGKILL)  # the other half are in flight
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_kill_9_during_calls_leaves_their_estimates_in_the_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD_IN_FLIGHT, str(path)], capture_output=True, text=True
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+
+    async def reopen() -> list[LedgerRow]:
+        led = Ledger(path)
+        try:
+            return await led.pending(100)
+        finally:
+            await led.close()
+
+    rows = asyncio.run(reopen())
+    outcomes = sorted((r.request_id, r.outcome) for r in rows)
+    assert outcomes == sorted((f"req-{i}", "ok" if i % 2 == 0 else INTERRUPTED) for i in range(20))
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM llm_inflight").fetchone() == (0,)
