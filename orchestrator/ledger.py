@@ -146,6 +146,26 @@ def stats_by_model(lines: Iterable[UsageLine], task: str) -> dict[str, ModelStat
     return {line.model: line.stats() for line in lines if line.task == task}
 
 
+def period_filter(
+    since: float,
+    until: float | None,
+    user: str | None,
+    *,
+    mark: str = "?",
+    user_column: str = "user",
+) -> tuple[str, list[object]]:
+    """The WHERE condition and its parameters for usage queries (SQLite's `?`, psycopg's `%s`)."""
+    where = [f"ts >= {mark}"]
+    args: list[object] = [since]
+    if until is not None:
+        where.append(f"ts < {mark}")
+        args.append(until)
+    if user is not None:
+        where.append(f"{user_column} = {mark}")
+        args.append(user)
+    return " AND ".join(where), args
+
+
 class UsageLedger(Protocol):
     """What the orchestrator and the CLI need of a ledger: SQLite's `Ledger`, or the team's."""
 
@@ -640,15 +660,7 @@ class Ledger:
         self, since: float, until: float | None = None, user: str | None = None
     ) -> list[UsageLine]:
         """Attempts from `since` to before `until`, grouped by (model, task), sorted that way."""
-        where = ["ts >= ?"]
-        args: list[object] = [since]
-        if until is not None:
-            where.append("ts < ?")
-            args.append(until)
-        if user is not None:
-            where.append("user = ?")
-            args.append(user)
-        cond = " AND ".join(where)
+        cond, args = period_filter(since, until, user)
 
         def q(c: sqlite3.Connection) -> list[UsageLine]:
             c.execute("BEGIN")  # one snapshot for both queries

@@ -62,31 +62,12 @@ def add_parser(sub: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from orchestrator.ledger import LedgerError
     from orchestrator.team import schema
-    from orchestrator.team.pg import PgLedger, display_url
+    from orchestrator.team.pg import PgLedger, display_url, migrate_schema
 
     url = _url(args)
     if args.action == "migrate":
-        import psycopg
-
-        try:
-            conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=5)
-        except psycopg.OperationalError as exc:
-            raise LedgerError(
-                f"The team ledger at {display_url(url)} does not answer "
-                f"({str(exc).strip().splitlines()[0]})."
-            ) from None
-        try:
-            before = await schema.current_version(conn)
-            applied = await schema.migrate(conn)
-        except psycopg.errors.InsufficientPrivilege:
-            raise LedgerError(
-                f"This role may not create ACE's schema in {display_url(url)}; run it as the "
-                "database's owner (or a role with CREATEROLE and CREATE on the database)."
-            ) from None
-        finally:
-            await conn.close()
+        before, applied = await migrate_schema(url)
         data: dict[str, Any] = {
             "ledger": display_url(url),
             "from_version": before,

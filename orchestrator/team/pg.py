@@ -20,7 +20,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from orchestrator.budget import usd
-from orchestrator.ledger import LedgerError, LedgerRow, UsageLine
+from orchestrator.ledger import LedgerError, LedgerRow, UsageLine, period_filter
 from orchestrator.team import schema
 
 log = logging.getLogger("ace.team")
@@ -142,6 +142,38 @@ async def _prepare(conn: Any, where: str, migrate: bool) -> tuple[str, bool]:
         raise LedgerError(f"The team ledger at {where} refused ACE ({_why(exc)}).") from None
     assert row is not None
     return str(row[0]), bool(row[1])
+
+
+async def migrate_schema(url: str, timeout_s: float = 5.0) -> tuple[int, int]:
+    """`ace team migrate`: bring ACE's schema at `url` up to date; (version before, applied)."""
+    where = display_url(url)
+    _remember_password(url)
+    try:
+        conn = await psycopg.AsyncConnection.connect(
+            url, autocommit=True, connect_timeout=max(1, round(timeout_s))
+        )
+    except psycopg.ProgrammingError as exc:
+        raise LedgerError(
+            f"The team ledger URL is not a valid PostgreSQL URL ({_why(exc)})."
+        ) from None
+    except psycopg.OperationalError as exc:
+        raise _unreachable(where, exc) from None
+    try:
+        before = await schema.current_version(conn)
+        return before, await schema.migrate(conn)
+    except schema.MigrationNeeded as exc:
+        raise LedgerError(str(exc)) from None
+    except pgerrors.InsufficientPrivilege:
+        raise LedgerError(
+            f"This role may not create ACE's schema in {where}; run it as the database's owner "
+            "(or a role with CREATEROLE and CREATE on the database)."
+        ) from None
+    except psycopg.Error as exc:
+        raise LedgerError(
+            f"The team ledger at {where} refused the migration ({_why(exc)})."
+        ) from None
+    finally:
+        await conn.close()
 
 
 @dataclass(frozen=True)
@@ -403,14 +435,7 @@ class PgLedger:
 
         Row level security decides what is seen: a member's own rows; an admin's, everyone's.
         """
-        where = ["ts >= %s"]
-        args: list[object] = [since]
-        if until is not None:
-            where.append("ts < %s")
-            args.append(until)
-        if user is not None:
-            where.append("user_name = %s")
-            args.append(user)
+        cond, args = period_filter(since, until, user, mark="%s", user_column="user_name")
         keys = "user_name, model, task" if by_user else "NULL::text, model, task"
         group = "user_name, model, task" if by_user else "model, task"
         rows = await self._fetch(
@@ -418,7 +443,7 @@ class PgLedger:
             "count(*) FILTER (WHERE outcome = 'cancelled'), coalesce(sum(cost_usd), 0), "
             "coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
             f"percentile_cont(0.5) {_OK_LATENCY}, percentile_cont(0.95) {_OK_LATENCY} "
-            f"FROM ace.runs WHERE {' AND '.join(where)} GROUP BY {group} ORDER BY {group}",
+            f"FROM ace.runs WHERE {cond} GROUP BY {group} ORDER BY {group}",
             args,
         )
         return [
