@@ -90,11 +90,25 @@ async def checks(orch: Orchestrator, user: str, tier: Tier) -> list[Check]:
     return out
 
 
+def ledger_line(orch: Orchestrator) -> str:
+    """Where usage goes, and whether it can: the SQLite file, or the team's database and state."""
+    if orch.ledger is None:
+        return "none (it could not be opened; see the warning above)"
+    team = orch.team
+    if team is None:
+        return orch.ledger.where
+    role = "team admin" if team.admin else "member"
+    if team.state == "online":
+        return f"{team.where}, as {team.user} ({role})"
+    return f"{team.where} is offline. {team.reason} Usage waits in {team.spool.where}."
+
+
 async def run(args: argparse.Namespace) -> int:
     config = load_config(Path.cwd())
     orch = await Orchestrator.open(config)
     try:
         results = await checks(orch, args.user, Tier(args.tier))
+        ledger = ledger_line(orch)
     finally:
         await orch.aclose()
     if args.json:
@@ -116,5 +130,5 @@ async def run(args: argparse.Namespace) -> int:
         console.print(table)
         passed = sum(c.status == "pass" for c in results)
         tried = sum(c.status in ("pass", "fail") for c in results)
-        console.print(f"{passed}/{tried} configured providers passed; ledger: {config.ledger_path}")
+        console.print(f"{passed}/{tried} configured providers passed; ledger: {ledger}")
     return 1 if any(c.status == "fail" for c in results) else 0

@@ -88,3 +88,18 @@ async def test_usage_team_view_for_the_admin_and_refused_to_members(
     assert mine["ledger"] == f"postgresql://alice@127.0.0.1:{team.cluster.port}/{team.name}"
     alone = ace(tmp_path, None, "usage", "--team")
     assert alone.returncode == 1 and "There is no team ledger" in alone.stdout
+
+
+async def test_doctor_names_the_team_ledger_and_its_state(team: TeamDb, tmp_path: Path) -> None:
+    done = ace(tmp_path, team.url("alice"), "doctor")
+    where = f"postgresql://alice@127.0.0.1:{team.cluster.port}/{team.name}"
+    assert f"ledger: {where}, as alice (member)" in " ".join(done.stdout.split()), done.stdout
+    team.cluster.stop()
+    try:
+        away = ace(tmp_path, team.url("alice"), "doctor")
+    finally:
+        team.cluster.start()
+    text = " ".join(away.stdout.split())
+    assert f"ledger: {where} is offline. The team ledger at {where} does not answer" in text, text
+    assert "Usage waits in" in text
+    assert str(tmp_path / "team-spool.sqlite3") in "".join(away.stdout.split())  # rich wraps
