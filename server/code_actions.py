@@ -10,7 +10,9 @@ or on `ace.fix` for clients that cannot resolve edits (the server then sends
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Generator
 from typing import Any
 
 from lsprotocol import types as lsp
@@ -28,6 +30,7 @@ REVIEW_KIND = "refactor.review.ace"
 FIX_COMMAND = "ace.fix"
 REVIEW_COMMAND = "ace.review"
 EXPECTED_OUTPUT_TOKENS = 400  # a typical diff reply; the estimate in titles, not the reservation
+OPENING_WAIT_S = 0.5  # a listing right after start waits this long at most for the router
 SYSTEM_PROMPT_TOKENS = 350
 
 
@@ -139,6 +142,13 @@ def _review_fixes(ls: AceServer, params: lsp.CodeActionParams) -> list[lsp.CodeA
     return review.review_actions(ls, params.text_document.uri, params.range)
 
 
+async def _router_ready(ls: AceServer) -> None:
+    """Wait (at most OPENING_WAIT_S) for the orchestrator, so that titles can name the model and
+    its cost; a failure to open is the opener's to report, not the listing's."""
+    opening = ls.background(ls.orchestrator())
+    await asyncio.wait({opening}, timeout=OPENING_WAIT_S)
+
+
 def setup(server: AceServer) -> None:
     options = lsp.CodeActionOptions(
         code_action_kinds=[
@@ -151,7 +161,13 @@ def setup(server: AceServer) -> None:
     )
 
     @server.feature(lsp.TEXT_DOCUMENT_CODE_ACTION, options)
-    def code_action(ls: AceServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+    def code_action(
+        ls: AceServer, params: lsp.CodeActionParams
+    ) -> Generator[Any, Any, list[lsp.CodeAction]]:
+        # a pygls generator handler: it yields (handler, args, kwargs) to wait on, only in the
+        # first moments after start, while the orchestrator opens; then listing never waits
+        if ls._orchestrator is None and (ls._opening is None or ls._opening.locked()):
+            yield _router_ready, (ls,), {}
         return list_actions(ls, params)
 
     @server.feature(lsp.CODE_ACTION_RESOLVE)

@@ -223,3 +223,35 @@ async def test_stale_action_is_refused(client: LanguageClient, tmp_path: Path) -
             )
         else:
             await client.code_action_resolve_async(action)
+
+
+async def test_a_listing_right_after_start_names_the_model_and_cost(tmp_path: Path) -> None:
+    """An editor asks for code actions as soon as a file opens; the orchestrator may still be
+    opening then. The first listing waits for it (a moment, once) instead of leaving the model
+    and cost out of its titles."""
+    from pytest_lsp.client import make_test_lsp_client
+
+    client = make_test_lsp_client()
+    read_code_actions_like_editors(client)
+    await client.start_io(*SERVER, env=server_env(tmp_path / "home"))
+    try:
+        await client.initialize_session(
+            lsp.InitializeParams(capabilities=client_capabilities("neovim"))
+        )
+        path = tmp_path / "stats.py"
+        path.write_text(BROKEN)
+        uri = _open(client, path, BROKEN)  # no wait for ace/budget: straight after initialized
+        actions = await client.text_document_code_action_async(
+            lsp.CodeActionParams(
+                lsp.TextDocumentIdentifier(uri),
+                lsp.Range(lsp.Position(0, 0), lsp.Position(12, 0)),
+                lsp.CodeActionContext(diagnostics=_diagnostics(path)),
+            )
+        )
+    finally:
+        try:
+            await asyncio.wait_for(client.shutdown_session(), 10)
+        finally:
+            await client.stop()
+    titles = [a.title for a in actions or [] if isinstance(a, lsp.CodeAction)]
+    assert titles and all(" · local · free" in t for t in titles), titles
