@@ -21,9 +21,9 @@ import psycopg
 
 from bench.figures import Figure, Report
 from orchestrator.ledger import Ledger, LedgerRow
-from orchestrator.team import schema
 from orchestrator.team.pg import PgLedger
 from orchestrator.team.shared import TeamLedger, TeamSettings
+from tests.pg_cluster import ADMIN, MEMBERS, NoPostgres, PgCluster
 
 ROUND_TRIPS = 2000
 WRITE_ROWS = 20_000
@@ -32,7 +32,6 @@ PROCESSES = 20
 CONCURRENT = 20
 TEAM_DAILY = 1.00
 MEMBER_DAILY = 0.30
-MEMBERS = ("alice", "bob", "dave", "erin")
 
 
 def _row(cost: float = 0.001, reservation: str | None = None) -> LedgerRow:
@@ -120,7 +119,7 @@ async def _throughput(url: str, spool: Path, sqlite_path: Path) -> tuple[float, 
 def _overspend(cluster: object, db: str, tmp: Path) -> dict[str, float]:
     url = cluster.url  # type: ignore[attr-defined]
     root = Path(__file__).resolve().parents[1]
-    with psycopg.connect(url(ADMIN_ROLE, db), autocommit=True) as conn:
+    with psycopg.connect(url(ADMIN, db), autocommit=True) as conn:
         for subject, cap in (("", TEAM_DAILY), ("*", MEMBER_DAILY)):
             conn.execute(
                 "INSERT INTO ace.budgets (subject, daily_usd) VALUES (%s, %s)", (subject, cap)
@@ -162,13 +161,7 @@ def _overspend(cluster: object, db: str, tmp: Path) -> dict[str, float]:
     }
 
 
-ADMIN_ROLE = "carol"
-
-
 def main() -> Report:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.pg_cluster import NoPostgres, PgCluster
-
     report = Report()
     try:
         cluster = PgCluster()
@@ -177,25 +170,9 @@ def main() -> Report:
         print(f"skipped: {exc}")
         return report
     try:
-        with psycopg.connect(cluster.url(), autocommit=True) as conn:
-            conn.execute("CREATE ROLE owner LOGIN CREATEROLE")
-            for name in (*MEMBERS, ADMIN_ROLE):
-                conn.execute(f"CREATE ROLE {name} LOGIN")
-            conn.execute("CREATE DATABASE bench OWNER owner")
-            conn.execute("CREATE DATABASE crowd OWNER owner")
-
-        async def migrate(db: str) -> None:
-            async with await psycopg.AsyncConnection.connect(
-                cluster.url("owner", db), autocommit=True
-            ) as conn:
-                await schema.migrate(conn)
-
+        cluster.create_roles()
         for db in ("bench", "crowd"):
-            asyncio.run(migrate(db))
-        with psycopg.connect(cluster.url(), autocommit=True) as conn:
-            for name in MEMBERS:
-                conn.execute(f"GRANT ace_member TO {name}")
-            conn.execute(f"GRANT ace_team_admin TO {ADMIN_ROLE}")
+            asyncio.run(cluster.create_team(db))
 
         url = cluster.url("alice", "bench")
         reserve, settle, floor = asyncio.run(_round_trips(url))

@@ -17,6 +17,9 @@ import tempfile
 from pathlib import Path
 
 SUPERUSER = "postgres"
+OWNER = "owner"  # creates and migrates the team databases, as a team's database owner would
+MEMBERS = ("alice", "bob", "dave", "erin")
+ADMIN = "carol"
 
 
 class NoPostgres(Exception):
@@ -92,6 +95,36 @@ class PgCluster:
 
     def url(self, user: str = SUPERUSER, database: str = "postgres") -> str:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
+
+    def sql(self, *statements: str, database: str = "postgres") -> None:
+        """Run statements as the superuser."""
+        import psycopg
+
+        with psycopg.connect(self.url(database=database), autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement.encode())  # bytes: a query built here, not a literal
+
+    def create_roles(self) -> None:
+        """The login roles of a team: OWNER (may create roles), MEMBERS and ADMIN."""
+        self.sql(
+            f"CREATE ROLE {OWNER} LOGIN CREATEROLE",
+            *(f"CREATE ROLE {name} LOGIN" for name in (*MEMBERS, ADMIN)),
+        )
+
+    async def create_team(self, database: str) -> None:
+        """A database owned by OWNER, migrated by ACE as OWNER, MEMBERS and ADMIN granted."""
+        import psycopg
+
+        from orchestrator.team import schema
+
+        self.sql(f"CREATE DATABASE {database} OWNER {OWNER}")
+        url = self.url(OWNER, database)
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await schema.migrate(conn)
+        self.sql(
+            *(f"GRANT ace_member TO {member}" for member in MEMBERS),
+            f"GRANT ace_team_admin TO {ADMIN}",
+        )
 
     def close(self) -> None:
         if self.running():

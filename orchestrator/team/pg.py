@@ -8,9 +8,10 @@ failures raise `Unreachable`; anything the database refuses raises `LedgerError`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,9 +115,47 @@ def _unreachable(where: str, exc: BaseException) -> Unreachable:
     return Unreachable(f"The team ledger at {where} does not answer ({why}).")
 
 
+@contextlib.contextmanager
+def _errors(where: str, *, no_rights: str, refused: str = "refused ACE") -> Iterator[None]:
+    """Database errors as one-sentence LedgerErrors (Unreachable when the database is away)."""
+    try:
+        yield
+    except schema.MigrationNeeded as exc:
+        raise LedgerError(str(exc)) from None
+    except pgerrors.InsufficientPrivilege:
+        raise LedgerError(no_rights) from None
+    except (PoolTimeout, psycopg.OperationalError, asyncio.TimeoutError) as exc:
+        raise _unreachable(where, exc) from None
+    except psycopg.Error as exc:
+        raise LedgerError(f"The team ledger at {where} {refused} ({_why(exc)}).") from None
+
+
+async def _connect_once(url: str, timeout_s: float) -> Any:
+    """One autocommit connection: its error says why (a pool's would only say it timed out)."""
+    _remember_password(url)
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise LedgerError(
+            f"The team ledger URL is not a valid PostgreSQL URL ({_why(exc)}); "
+            "check ledger_url or ACE_LEDGER_URL."
+        ) from None
+    with _errors(display_url(url), no_rights=f"{display_url(url)} refused the connection."):
+        return await asyncio.wait_for(
+            psycopg.AsyncConnection.connect(
+                url, autocommit=True, connect_timeout=max(1, round(timeout_s))
+            ),
+            timeout_s + 1,
+        )
+
+
 async def _prepare(conn: Any, where: str, migrate: bool) -> tuple[str, bool]:
     """Check (or bring up to date) the schema on `conn`; who this role is, and whether admin."""
-    try:
+    no_rights = (
+        f"The team ledger at {where} has no ACE schema (version {schema.SCHEMA_VERSION}) "
+        "and this role may not create it; ask the database owner to run `ace team migrate`."
+    )
+    with _errors(where, no_rights=no_rights):
         version = await schema.current_version(conn)
         if version != schema.SCHEMA_VERSION:
             if not migrate:
@@ -129,17 +168,6 @@ async def _prepare(conn: Any, where: str, migrate: bool) -> tuple[str, bool]:
             "SELECT current_user::text, pg_has_role(current_user, 'ace_team_admin', 'MEMBER')"
         )
         row = await cur.fetchone()
-    except schema.MigrationNeeded as exc:
-        raise LedgerError(str(exc)) from None
-    except pgerrors.InsufficientPrivilege:
-        raise LedgerError(
-            f"The team ledger at {where} has no ACE schema (version {schema.SCHEMA_VERSION}) "
-            "and this role may not create it; ask the database owner to run `ace team migrate`."
-        ) from None
-    except psycopg.OperationalError as exc:
-        raise _unreachable(where, exc) from None
-    except psycopg.Error as exc:
-        raise LedgerError(f"The team ledger at {where} refused ACE ({_why(exc)}).") from None
     assert row is not None
     return str(row[0]), bool(row[1])
 
@@ -147,31 +175,15 @@ async def _prepare(conn: Any, where: str, migrate: bool) -> tuple[str, bool]:
 async def migrate_schema(url: str, timeout_s: float = 5.0) -> tuple[int, int]:
     """`ace team migrate`: bring ACE's schema at `url` up to date; (version before, applied)."""
     where = display_url(url)
-    _remember_password(url)
+    conn = await _connect_once(url, timeout_s)
+    no_rights = (
+        f"This role may not create ACE's schema in {where}; run it as the database's owner "
+        "(or a role with CREATEROLE and CREATE on the database)."
+    )
     try:
-        conn = await psycopg.AsyncConnection.connect(
-            url, autocommit=True, connect_timeout=max(1, round(timeout_s))
-        )
-    except psycopg.ProgrammingError as exc:
-        raise LedgerError(
-            f"The team ledger URL is not a valid PostgreSQL URL ({_why(exc)})."
-        ) from None
-    except psycopg.OperationalError as exc:
-        raise _unreachable(where, exc) from None
-    try:
-        before = await schema.current_version(conn)
-        return before, await schema.migrate(conn)
-    except schema.MigrationNeeded as exc:
-        raise LedgerError(str(exc)) from None
-    except pgerrors.InsufficientPrivilege:
-        raise LedgerError(
-            f"This role may not create ACE's schema in {where}; run it as the database's owner "
-            "(or a role with CREATEROLE and CREATE on the database)."
-        ) from None
-    except psycopg.Error as exc:
-        raise LedgerError(
-            f"The team ledger at {where} refused the migration ({_why(exc)})."
-        ) from None
+        with _errors(where, no_rights=no_rights, refused="refused the migration"):
+            before = await schema.current_version(conn)
+            return before, await schema.migrate(conn)
     finally:
         await conn.close()
 
@@ -234,26 +246,7 @@ class PgLedger:
         when it answers but cannot be used (schema missing and this role may not create it).
         """
         where = display_url(url)
-        _remember_password(url)
-        try:
-            conninfo_to_dict(url)
-        except psycopg.ProgrammingError as exc:
-            raise LedgerError(
-                f"The team ledger URL is not a valid PostgreSQL URL ({_why(exc)}); "
-                "check ledger_url or ACE_LEDGER_URL."
-            ) from None
-        # one connection first: its error says why (the pool's would only say it timed out)
-        try:
-            conn = await asyncio.wait_for(
-                psycopg.AsyncConnection.connect(
-                    url, autocommit=True, connect_timeout=max(1, round(timeout_s))
-                ),
-                timeout_s + 1,
-            )
-        except (psycopg.OperationalError, asyncio.TimeoutError) as exc:
-            raise _unreachable(where, exc) from None
-        except psycopg.Error as exc:
-            raise LedgerError(f"The team ledger at {where} refused ACE ({_why(exc)}).") from None
+        conn = await _connect_once(url, timeout_s)
         try:
             user, admin = await _prepare(conn, where, migrate)
         finally:
@@ -279,20 +272,11 @@ class PgLedger:
         await self.pool.close()
 
     async def _fetch(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        try:
+        no_rights = f"The team ledger at {self.where} does not allow {self.user} to do that."
+        with _errors(self.where, no_rights=no_rights):
             async with self.pool.connection() as conn:
                 cur = await conn.execute(sql, params)
                 return list(await cur.fetchall())
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise _unreachable(self.where, exc) from None
-        except pgerrors.InsufficientPrivilege:
-            raise LedgerError(
-                f"The team ledger at {self.where} does not allow {self.user} to do that."
-            ) from None
-        except psycopg.Error as exc:
-            raise LedgerError(
-                f"The team ledger at {self.where} refused ACE ({_why(exc)})."
-            ) from None
 
     async def ping(self) -> None:
         await self._fetch("SELECT 1")
@@ -305,23 +289,17 @@ class PgLedger:
             return
         chunks = [rows[i : i + _CHUNK] for i in range(0, len(rows), _CHUNK)]
         params = [[[getattr(r, f) for r in chunk] for f in _ROW_FIELDS] for chunk in chunks]
-        for attempt in range(3):
-            try:
-                async with self.pool.connection() as conn, conn.transaction():
-                    for columns in params:
-                        await conn.execute(_INSERT, columns)
-                return
-            except pgerrors.DeadlockDetected:
-                if attempt == 2:
-                    raise LedgerError(
-                        f"The team ledger at {self.where} kept refusing a batch (deadlock)."
-                    ) from None
-            except (PoolTimeout, psycopg.OperationalError) as exc:
-                raise _unreachable(self.where, exc) from None
-            except psycopg.Error as exc:
-                raise LedgerError(
-                    f"The team ledger at {self.where} refused {len(rows)} usage rows ({_why(exc)})."
-                ) from None
+        no_rights = f"The team ledger at {self.where} does not let {self.user} write rows."
+        with _errors(self.where, no_rights=no_rights, refused=f"refused {len(rows)} usage rows"):
+            for attempt in range(3):  # a deadlock (another batch's locks) is worth a retry
+                try:
+                    async with self.pool.connection() as conn, conn.transaction():
+                        for columns in params:
+                            await conn.execute(_INSERT, columns)
+                    return
+                except pgerrors.DeadlockDetected:
+                    if attempt == 2:
+                        raise
 
     async def others_since(self, after: int, limit: int = 1000) -> tuple[int, list[LedgerRow]]:
         """Other members' attempts stored after row id `after`, oldest first, without who made

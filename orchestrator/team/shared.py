@@ -67,7 +67,6 @@ class TeamLedger:
         self.pg: PgLedger | None = None
         self.user = _url_user(settings.url)  # the database role (confirmed once connected)
         self.admin = False
-        self.state = OFFLINE
         self.reason: str | None = None  # why offline, one sentence
         self.replayed = 0  # rows sent from the spool to the database
         self.on_state: Callable[[str], None] | None = None  # told when online/offline changes
@@ -103,6 +102,11 @@ class TeamLedger:
     def where(self) -> str:
         return display_url(self.settings.url)
 
+    @property
+    def state(self) -> str:
+        """ONLINE while a connection pool to the database is open, else OFFLINE."""
+        return ONLINE if self.pg is not None else OFFLINE
+
     async def _connect(self) -> None:
         pg = await PgLedger.open(self.settings.url, timeout_s=self.settings.connect_timeout_s)
         try:
@@ -110,11 +114,15 @@ class TeamLedger:
         except BaseException:
             await pg.close()
             raise
-        self.pg, self.user, self.admin = pg, pg.user, pg.admin
-        self._set_state(ONLINE, None)
+        self.pg, self.user, self.admin, self.reason = pg, pg.user, pg.admin, None
         self._offline_reserved.clear()
         self._offline_spent = 0.0
-        await self._replay(pg)  # rows spooled while the first replay ran
+        if self.on_state is not None:
+            self.on_state(ONLINE)
+        try:
+            await self._replay(pg)  # rows spooled while the first replay ran
+        except Unreachable as exc:
+            self._go_offline(exc.reason)
 
     async def _replay(self, pg: PgLedger) -> None:
         while rows := await self.spool.pending(_REPLAY_BATCH):
@@ -123,29 +131,25 @@ class TeamLedger:
             self.replayed += len(rows)
             log.info("Replayed %d spooled usage rows to %s.", len(rows), self.where)
 
-    def _set_state(self, state: str, reason: str | None) -> None:
-        changed = state != self.state
-        self.state, self.reason = state, reason
-        if changed and self.on_state is not None:
-            self.on_state(state)
-
     def _go_offline(self, reason: str) -> None:
-        if self.state == ONLINE or self.reason is None:
+        room = self._last_room
+        self._allowance = (
+            self.settings.offline_usd if room is None else min(self.settings.offline_usd, room)
+        )
+        first = self.reason is None  # not already offline for another reason
+        pg, self.pg, self.reason = self.pg, None, reason
+        if pg is not None or first:
             log.warning(
                 "%s ACE keeps working with a local spool and an allowance of %s until it answers.",
                 reason,
                 usd(self._allowance),
             )
-        pg, self.pg = self.pg, None
         if pg is not None:
             task = asyncio.ensure_future(pg.close())
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
-        room = self._last_room
-        self._allowance = (
-            self.settings.offline_usd if room is None else min(self.settings.offline_usd, room)
-        )
-        self._set_state(OFFLINE, reason)
+            if self.on_state is not None:
+                self.on_state(OFFLINE)
         if self._reconnect is None or self._reconnect.done():
             self._reconnect = asyncio.ensure_future(self._reconnect_loop())
 
@@ -190,7 +194,7 @@ class TeamLedger:
 
     async def _write(self, rows: list[LedgerRow]) -> None:
         pg = self.pg
-        if pg is not None and self.state == ONLINE:
+        if pg is not None:
             try:
                 await pg.insert(rows)
                 return
@@ -239,7 +243,7 @@ class TeamLedger:
     ) -> None:
         """Reserve `amount` in the team's books, or raise OverBudget saying which cap."""
         pg = self.pg
-        if pg is not None and self.state == ONLINE:
+        if pg is not None:
             try:
                 refusal = await pg.reserve(
                     reservation_id,
@@ -270,7 +274,7 @@ class TeamLedger:
         unreleased reservation expires anyway."""
         self._offline_reserved.pop(reservation_id, None)
         pg = self.pg
-        if pg is None or self.state != ONLINE:
+        if pg is None:
             return
 
         async def release() -> None:
@@ -289,7 +293,7 @@ class TeamLedger:
     async def status(self, daily: float | None, monthly: float | None) -> dict[str, Scope] | None:
         """The database's figures for this user and the team; None while offline."""
         pg = self.pg
-        if pg is None or self.state != ONLINE:
+        if pg is None:
             return None
         try:
             figures = await pg.status(daily, monthly)
@@ -315,7 +319,7 @@ class TeamLedger:
 
     def _online(self) -> PgLedger:
         pg = self.pg
-        if pg is None or self.state != ONLINE:
+        if pg is None:
             raise LedgerError(
                 f"The team ledger at {self.where} is unreachable ({self.reason or 'offline'}); "
                 "try again when it answers."
@@ -325,7 +329,7 @@ class TeamLedger:
     async def spent_by_user(
         self, day_start: float, month_start: float
     ) -> dict[str, tuple[float, float]]:
-        if self.pg is None or self.state != ONLINE:
+        if self.pg is None:
             return {}
         try:
             return await self.pg.spent_by_user(day_start, month_start)
@@ -344,7 +348,7 @@ class TeamLedger:
         return await self._online().usage(since, until, user, by_user=by_user)
 
     async def recent(self, per_model: int = 100) -> list[LedgerRow]:
-        if self.pg is None or self.state != ONLINE:
+        if self.pg is None:
             return []
         return await self.pg.recent(per_model)
 
@@ -359,7 +363,7 @@ class TeamLedger:
         after: int | None = None
         while not self._closed:
             pg = self.pg
-            if pg is not None and self.state == ONLINE:
+            if pg is not None:
                 try:
                     if after is None:
                         after = await pg.last_row()

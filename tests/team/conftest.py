@@ -16,11 +16,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from orchestrator.team import schema
-from tests.pg_cluster import NoPostgres, PgCluster
+from tests.pg_cluster import ADMIN, MEMBERS, NoPostgres, PgCluster
 
-MEMBERS = ("alice", "bob", "dave", "erin")
-ADMIN = "carol"
+__all__ = ["ADMIN", "MEMBERS", "TeamDb"]
 _numbers = itertools.count(1)
 
 
@@ -33,10 +31,7 @@ def cluster() -> Iterator[PgCluster]:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the PostgreSQL tests, but no server starts: {exc}")
         pytest.skip(f"no PostgreSQL server can be started here: {exc}")
-    with psycopg.connect(c.url(), autocommit=True) as conn:
-        conn.execute("CREATE ROLE owner LOGIN CREATEROLE")
-        for name in (*MEMBERS, ADMIN):
-            conn.execute(f"CREATE ROLE {name} LOGIN")
+    c.create_roles()
     try:
         yield c
     finally:
@@ -64,13 +59,6 @@ async def team(cluster: PgCluster) -> AsyncIterator[TeamDb]:
     if not cluster.running():
         cluster.start()  # a test that stopped the server did not get to restart it
     name = f"team{next(_numbers)}"
-    with psycopg.connect(cluster.url(), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} OWNER owner")
+    await cluster.create_team(name)
     db = TeamDb(cluster, name)
-    async with await psycopg.AsyncConnection.connect(db.url("owner"), autocommit=True) as conn:
-        await schema.migrate(conn)
-    with psycopg.connect(cluster.url(), autocommit=True) as conn:
-        for member in MEMBERS:
-            conn.execute(f"GRANT ace_member TO {member}")
-        conn.execute(f"GRANT ace_team_admin TO {ADMIN}")
     yield db
