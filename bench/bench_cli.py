@@ -29,9 +29,14 @@ def _time(cmd: list[str]) -> list[float]:
 
 
 def main() -> Report:
-    fix = _time([sys.executable, "-m", "server", "fix", str(SAMPLE)])
+    fix = _time([sys.executable, "-m", "ace_lsp.server", "fix", str(SAMPLE)])
     imports = _time(
-        [sys.executable, "-c", "import server.cli, orchestrator.ace, orchestrator.providers.local"]
+        [
+            sys.executable,
+            "-c",
+            "import ace_lsp.server.cli, ace_lsp.orchestrator.ace,"
+            " ace_lsp.orchestrator.providers.local",
+        ]
     )
     bare = _time([sys.executable, "-c", "pass"])
     print(f"`ace fix samples/broken.py` ({RUNS} runs, diff printed, file untouched):")

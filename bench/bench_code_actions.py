@@ -50,7 +50,7 @@ def _diagnostics(text: str) -> list[lsp.Diagnostic]:
 
 async def _run() -> tuple[list[float], list[float]]:
     client = LanguageClient("bench", "0")
-    await client.start_io(sys.executable, "-m", "server")
+    await client.start_io(sys.executable, "-m", "ace_lsp.server")
     await client.initialize_async(
         lsp.InitializeParams(
             capabilities=lsp.ClientCapabilities(

@@ -24,9 +24,9 @@ from pathlib import Path
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
+from ace_lsp.orchestrator.code.source import Source
+from ace_lsp.server.documents import DocumentStore
 from bench.figures import Figure, Report
-from orchestrator.code.source import Source
-from server.documents import DocumentStore
 
 KEYSTROKES = 1_000
 LINES = 10_000
@@ -193,7 +193,7 @@ def bench_keystrokes(report: Report) -> None:
 
 async def _start() -> tuple[LanguageClient, int]:
     client = LanguageClient("bench", "0")
-    await client.start_io(sys.executable, "-m", "server")
+    await client.start_io(sys.executable, "-m", "ace_lsp.server")
     await client.initialize_async(lsp.InitializeParams(capabilities=lsp.ClientCapabilities()))
     client.initialized(lsp.InitializedParams())
     assert client._server is not None

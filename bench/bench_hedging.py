@@ -19,12 +19,12 @@ import random
 import time
 from collections.abc import AsyncIterator
 
+from ace_lsp.orchestrator.call import CallOptions, Orchestrator
+from ace_lsp.orchestrator.health import Health
+from ace_lsp.orchestrator.providers.base import StreamChunk
+from ace_lsp.orchestrator.registry import ModelSpec, Registry
+from ace_lsp.orchestrator.types import LLMRequest, Message, ProviderReply, TaskType, Tier, Usage
 from bench.figures import Figure, Report
-from orchestrator.call import CallOptions, Orchestrator
-from orchestrator.health import Health
-from orchestrator.providers.base import StreamChunk
-from orchestrator.registry import ModelSpec, Registry
-from orchestrator.types import LLMRequest, Message, ProviderReply, TaskType, Tier, Usage
 
 CALLS = 500
 CONCURRENCY = 25

@@ -23,15 +23,15 @@ from typing import Any
 
 import httpx
 
+from ace_lsp.orchestrator.call import CallOptions, Orchestrator
+from ace_lsp.orchestrator.config import ProviderSettings
+from ace_lsp.orchestrator.health import Health
+from ace_lsp.orchestrator.ledger import Ledger
+from ace_lsp.orchestrator.providers.base import StreamChunk
+from ace_lsp.orchestrator.providers.openai import OpenAIProvider
+from ace_lsp.orchestrator.registry import ModelSpec, Registry
+from ace_lsp.orchestrator.types import LLMRequest, Message, ProviderReply, TaskType, Tier, Usage
 from bench.figures import Figure, Report
-from orchestrator.call import CallOptions, Orchestrator
-from orchestrator.config import ProviderSettings
-from orchestrator.health import Health
-from orchestrator.ledger import Ledger
-from orchestrator.providers.base import StreamChunk
-from orchestrator.providers.openai import OpenAIProvider
-from orchestrator.registry import ModelSpec, Registry
-from orchestrator.types import LLMRequest, Message, ProviderReply, TaskType, Tier, Usage
 from tests.fakes.harness import free_port
 from tests.fakes.openai import KEY
 
@@ -404,17 +404,19 @@ def main() -> Report:
         server.wait()
     py = sys.executable
     imp, bare, helped = (
-        _cold([py, "-c", "import orchestrator"]),
+        _cold([py, "-c", "import ace_lsp.orchestrator"]),
         _cold([py, "-c", "pass"]),
-        _cold([py, "-m", "server", "--help"]),
+        _cold([py, "-m", "ace_lsp.server", "--help"]),
     )
     print(
-        f"cold `import orchestrator`: {imp:.0f} ms "
+        f"cold `import ace_lsp.orchestrator`: {imp:.0f} ms "
         f"(bare interpreter {bare:.0f} ms; target < 150 ms)"
     )
     print(f"cold `ace --help`: {helped:.0f} ms (target < 300 ms)")
     report.add(
-        Figure("cold `import orchestrator`", imp, bare, "ms", "< 150 ms", "bare interpreter"),
+        Figure(
+            "cold `import ace_lsp.orchestrator`", imp, bare, "ms", "< 150 ms", "bare interpreter"
+        ),
         Figure("cold `ace --help`", helped, bare, "ms", "< 300 ms", "bare interpreter"),
     )
     return report

@@ -10,10 +10,10 @@ import statistics
 import time
 from collections.abc import Callable
 
+from ace_lsp.orchestrator.code.languages import parser, resolve
+from ace_lsp.orchestrator.code.patches import unified_diff, validate
+from ace_lsp.orchestrator.types import LineRange
 from bench.figures import Figure, Report
-from orchestrator.code.languages import parser, resolve
-from orchestrator.code.patches import unified_diff, validate
-from orchestrator.types import LineRange
 
 RUNS = 300
 

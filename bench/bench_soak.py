@@ -34,8 +34,8 @@ from typing import Any
 from lsprotocol import types as lsp
 from pygls.lsp.client import LanguageClient
 
+from ace_lsp.orchestrator.types import Tier
 from bench.figures import Figure, Report
-from orchestrator.types import Tier
 from tests.fakes import anthropic as fake_anthropic
 from tests.fakes.harness import FakeVendor, Fault, serve
 from tests.fakes.mistral import mistral_app
@@ -167,7 +167,7 @@ async def _soak(env: dict[str, str], workdir: Path, seconds: float) -> dict[str,
     def _budget(params: object) -> None:  # the server's status notification: nothing to do
         pass
 
-    await client.start_io(sys.executable, "-m", "server", env=env, cwd=str(workdir))
+    await client.start_io(sys.executable, "-m", "ace_lsp.server", env=env, cwd=str(workdir))
     assert client._server is not None and client._server.stderr is not None
     pid = client._server.pid
     log = StderrLog()

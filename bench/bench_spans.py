@@ -6,10 +6,10 @@ import random
 import statistics
 import time
 
+from ace_lsp.orchestrator.code import spans
+from ace_lsp.orchestrator.code.source import Source
+from ace_lsp.orchestrator.types import Position, TextRange
 from bench.figures import Figure, Report
-from orchestrator.code import spans
-from orchestrator.code.source import Source
-from orchestrator.types import Position, TextRange
 
 LINES = 10_000
 RANGES = 1_000

@@ -51,7 +51,7 @@ def main() -> Report:
         for _ in range(RUNS):
             t0 = time.perf_counter()
             proc = subprocess.Popen(
-                [sys.executable, "-m", "server"],
+                [sys.executable, "-m", "ace_lsp.server"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

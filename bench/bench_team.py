@@ -19,10 +19,10 @@ from pathlib import Path
 
 import psycopg
 
+from ace_lsp.orchestrator.ledger import Ledger, LedgerRow
+from ace_lsp.orchestrator.team.pg import PgLedger
+from ace_lsp.orchestrator.team.shared import TeamLedger, TeamSettings
 from bench.figures import Figure, Report
-from orchestrator.ledger import Ledger, LedgerRow
-from orchestrator.team.pg import PgLedger
-from orchestrator.team.shared import TeamLedger, TeamSettings
 from tests.pg_cluster import ADMIN, MEMBERS, NoPostgres, PgCluster
 
 ROUND_TRIPS = 2000

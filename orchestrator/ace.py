@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 from tree_sitter import Tree
 
-from orchestrator.call import CallOptions, Orchestrator
-from orchestrator.code import patches, spans
-from orchestrator.code.prompts import fix_messages, improve_messages, review_messages
-from orchestrator.code.review import Finding, parse_review
-from orchestrator.code.source import Source
-from orchestrator.errors import InputError
-from orchestrator.types import (
+from ace_lsp.orchestrator.call import CallOptions, Orchestrator
+from ace_lsp.orchestrator.code import patches, spans
+from ace_lsp.orchestrator.code.prompts import fix_messages, improve_messages, review_messages
+from ace_lsp.orchestrator.code.review import Finding, parse_review
+from ace_lsp.orchestrator.code.source import Source
+from ace_lsp.orchestrator.errors import InputError
+from ace_lsp.orchestrator.types import (
     Attempt,
     CodeIssue,
     FixJob,

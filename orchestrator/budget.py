@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
-from orchestrator.config import DEFAULT_LIMITS, TierLimits
-from orchestrator.errors import OverBudget
-from orchestrator.health import ModelStats
-from orchestrator.registry import ModelSpec
-from orchestrator.types import Message, Tier
+from ace_lsp.orchestrator.config import DEFAULT_LIMITS, TierLimits
+from ace_lsp.orchestrator.errors import OverBudget
+from ace_lsp.orchestrator.health import ModelStats
+from ace_lsp.orchestrator.registry import ModelSpec
+from ace_lsp.orchestrator.types import Message, Tier
 
 CHARS_PER_TOKEN = 3  # below the ~4 of English text and code: overestimates, never under
 TOKENS_PER_MESSAGE = 4  # role and framing tokens

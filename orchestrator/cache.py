@@ -12,7 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from orchestrator.types import LLMRequest, ProviderReply
+from ace_lsp.orchestrator.types import LLMRequest, ProviderReply
 
 
 def cache_key(model_id: str, request: LLMRequest) -> str:

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from orchestrator import budget as budgeting
-from orchestrator.cache import ResponseCache, cache_key
-from orchestrator.config import AceConfig, load_config
-from orchestrator.errors import (
+from ace_lsp.orchestrator import budget as budgeting
+from ace_lsp.orchestrator.cache import ResponseCache, cache_key
+from ace_lsp.orchestrator.config import AceConfig, load_config
+from ace_lsp.orchestrator.errors import (
     AceError,
     AuthError,
     NoFix,
@@ -32,17 +32,17 @@ from orchestrator.errors import (
     QuotaExhausted,
     Timeout,
 )
-from orchestrator.health import Health
-from orchestrator.ledger import InFlight, Ledger, LedgerError, LedgerRow, UsageLedger
-from orchestrator.providers import make_provider
-from orchestrator.providers.base import Provider
-from orchestrator.registry import ModelSpec, Registry
-from orchestrator.retry import retry_delay
-from orchestrator.routing import Route, RoutingTable, Skip, load_routing, route
-from orchestrator.types import Attempt, LLMRequest, LLMResult, ProviderReply, Tier, Usage
+from ace_lsp.orchestrator.health import Health
+from ace_lsp.orchestrator.ledger import InFlight, Ledger, LedgerError, LedgerRow, UsageLedger
+from ace_lsp.orchestrator.providers import make_provider
+from ace_lsp.orchestrator.providers.base import Provider
+from ace_lsp.orchestrator.registry import ModelSpec, Registry
+from ace_lsp.orchestrator.retry import retry_delay
+from ace_lsp.orchestrator.routing import Route, RoutingTable, Skip, load_routing, route
+from ace_lsp.orchestrator.types import Attempt, LLMRequest, LLMResult, ProviderReply, Tier, Usage
 
 if TYPE_CHECKING:
-    from orchestrator.team.shared import TeamLedger
+    from ace_lsp.orchestrator.team.shared import TeamLedger
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -155,7 +155,7 @@ class Orchestrator:
         cls, config: AceConfig | None = None, workspace: Path | None = None
     ) -> Orchestrator:
         """Everything from the config: providers with their keys, the ledger's totals and stats."""
-        from orchestrator.registry import load
+        from ace_lsp.orchestrator.registry import load
 
         config = config or load_config(workspace)
         providers = {name: make_provider(s) for name, s in config.providers.items()}
@@ -165,7 +165,7 @@ class Orchestrator:
         spent: dict[str, tuple[float, float]] = {}
         try:
             if config.ledger_url is not None:
-                from orchestrator.team.shared import open_team
+                from ace_lsp.orchestrator.team.shared import open_team
 
                 ledger = team = await open_team(config)
             else:
@@ -630,7 +630,7 @@ def _summary(ctx: _Call) -> str:
 
 def default_orchestrator() -> Orchestrator:
     """The offline set-up, synchronous, without ledger: the registry and the `local` provider."""
-    from orchestrator.providers.local import LocalProvider
-    from orchestrator.registry import load_default
+    from ace_lsp.orchestrator.providers.local import LocalProvider
+    from ace_lsp.orchestrator.registry import load_default
 
     return Orchestrator(load_default(), {"local": LocalProvider()})

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import InputError
-from orchestrator.paths import ace_home
-from orchestrator.types import Tier
+from ace_lsp.orchestrator.errors import InputError
+from ace_lsp.orchestrator.paths import ace_home
+from ace_lsp.orchestrator.types import Tier
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from orchestrator.types import Attempt
+    from ace_lsp.orchestrator.types import Attempt
 
 
 class AceError(Exception):

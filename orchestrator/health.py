@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from orchestrator.ledger import LedgerRow
+    from ace_lsp.orchestrator.ledger import LedgerRow
 
 FAILURES = frozenset({"server_error", "overloaded", "timeout", "unavailable", "bad_response"})
 ANSWERED = frozenset({"ok", "invalid_patch"})

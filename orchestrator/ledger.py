@@ -43,10 +43,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from orchestrator.errors import AceError
-from orchestrator.health import ModelStats, percentile
-from orchestrator.paths import private_dir
-from orchestrator.types import Attempt
+from ace_lsp.orchestrator.errors import AceError
+from ace_lsp.orchestrator.health import ModelStats, percentile
+from ace_lsp.orchestrator.paths import private_dir
+from ace_lsp.orchestrator.types import Attempt
 
 log = logging.getLogger("ace.ledger")
 

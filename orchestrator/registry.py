@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from orchestrator.errors import InputError
-from orchestrator.types import TaskType
+from ace_lsp.orchestrator.errors import InputError
+from ace_lsp.orchestrator.types import TaskType
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -303,7 +303,7 @@ def _loads(text: str, where: str) -> dict[str, Any]:
 @functools.lru_cache(maxsize=1)
 def _packaged_table() -> Mapping[str, Any]:
     """The packaged `[models]` table (read once; never mutated: merging copies)."""
-    text = resources.files("orchestrator.data").joinpath("models.toml").read_text("utf-8")
+    text = resources.files("ace_lsp.orchestrator.data").joinpath("models.toml").read_text("utf-8")
     models: Mapping[str, Any] = _loads(text, "orchestrator/data/models.toml").get("models", {})
     return models
 

@@ -25,9 +25,9 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-from orchestrator.errors import InputError
-from orchestrator.registry import LOCAL, ModelSpec, Registry
-from orchestrator.types import TaskType, Tier
+from ace_lsp.orchestrator.errors import InputError
+from ace_lsp.orchestrator.registry import LOCAL, ModelSpec, Registry
+from ace_lsp.orchestrator.types import TaskType, Tier
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -182,7 +182,7 @@ def _parse(data: Mapping[str, Any]) -> RoutingTable:
 
 @functools.lru_cache(maxsize=1)
 def _packaged() -> RoutingTable:
-    text = resources.files("orchestrator.data").joinpath("routing.toml").read_text("utf-8")
+    text = resources.files("ace_lsp.orchestrator.data").joinpath("routing.toml").read_text("utf-8")
     return _loads(text, "orchestrator/data/routing.toml")
 
 

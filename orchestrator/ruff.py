@@ -15,9 +15,9 @@ from typing import Any
 
 from ruff import find_ruff_bin  # type: ignore[import-untyped]
 
-from orchestrator.code.source import Source, utf16_len
-from orchestrator.errors import BadResponse, ProviderUnavailable, Timeout
-from orchestrator.types import CodeIssue, Position, TextRange
+from ace_lsp.orchestrator.code.source import Source, utf16_len
+from ace_lsp.orchestrator.errors import BadResponse, ProviderUnavailable, Timeout
+from ace_lsp.orchestrator.types import CodeIssue, Position, TextRange
 
 RUFF_TIMEOUT_S = 30.0
 

@@ -13,12 +13,12 @@ from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
-from orchestrator.call import Orchestrator
-from server import __version__
-from server.settings import Settings
+from ace_lsp.orchestrator.call import Orchestrator
+from ace_lsp.server import __version__
+from ace_lsp.server.settings import Settings
 
 if TYPE_CHECKING:
-    from server.documents import DocumentStore
+    from ace_lsp.server.documents import DocumentStore
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class AceServer(LanguageServer):
 
     async def after_settings(self) -> None:
         """Settings are known (or changed): show the budget they imply."""
-        from server import status
+        from ace_lsp.server import status
 
         await status.publish(self)
 
@@ -229,7 +229,7 @@ class AceServer(LanguageServer):
 
 def _features() -> list[Callable[[AceServer], None]]:
     """Every feature module's setup, in order; each registers its own LSP methods."""
-    from server import (
+    from ace_lsp.server import (
         code_actions,
         configuration,
         debug_stats,

@@ -15,9 +15,9 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from orchestrator.errors import AceError, InputError, NoFix, OverBudget
-from orchestrator.types import RiskLevel, Tier
-from server import __version__
+from ace_lsp.orchestrator.errors import AceError, InputError, NoFix, OverBudget
+from ace_lsp.orchestrator.types import RiskLevel, Tier
+from ace_lsp.server import __version__
 
 EXIT_NOT_FIXED, EXIT_USAGE = 1, 2
 
@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--user", default=os.environ.get("ACE_USER", "local"), help="user id")
     doctor.add_argument("--tier", choices=[t.value for t in Tier], default="pro")
 
-    from server.cli_team import add_parser as add_team
+    from ace_lsp.server.cli_team import add_parser as add_team
 
     add_team(sub)
 
@@ -108,8 +108,8 @@ def _serve(args: argparse.Namespace) -> int:
     # pygls logs every message it sends at INFO: too much for a log people read
     logging.getLogger("pygls").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     logging.getLogger("pygls.protocol.json_rpc").addFilter(_expected_failures)
-    from server.app import create_server
-    from server.framing import serve_stdio
+    from ace_lsp.server.app import create_server
+    from ace_lsp.server.framing import serve_stdio
 
     serve_stdio(create_server())  # pygls' start_io, with a reader that survives broken framing
     return 0
@@ -117,7 +117,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _command(name: str) -> Callable[[argparse.Namespace], Coroutine[Any, Any, int]]:
     """The command's module, imported only when it runs (keeps `ace --help` fast)."""
-    module = importlib.import_module(f"server.cli_{name}")
+    module = importlib.import_module(f"ace_lsp.server.cli_{name}")
     run: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = module.run
     return run
 

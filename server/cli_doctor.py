@@ -16,12 +16,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.ace import ace_auto_fix
-from orchestrator.call import CallOptions, Orchestrator
-from orchestrator.config import load_config
-from orchestrator.errors import AceError
-from orchestrator.registry import ModelSpec
-from orchestrator.types import (
+from ace_lsp.orchestrator.ace import ace_auto_fix
+from ace_lsp.orchestrator.call import CallOptions, Orchestrator
+from ace_lsp.orchestrator.config import load_config
+from ace_lsp.orchestrator.errors import AceError
+from ace_lsp.orchestrator.registry import ModelSpec
+from ace_lsp.orchestrator.types import (
     CodeIssue,
     LLMRequest,
     Message,

@@ -15,8 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import InputError, NoFix, OverBudget
-from orchestrator.types import Attempt, CodeIssue, Position, RiskLevel, TextRange, Tier
+from ace_lsp.orchestrator.errors import InputError, NoFix, OverBudget
+from ace_lsp.orchestrator.types import Attempt, CodeIssue, Position, RiskLevel, TextRange, Tier
 
 EXIT_FIXED = 0
 
@@ -83,9 +83,9 @@ def read_diagnostics(path: Path) -> list[CodeIssue]:
 
 
 async def _issues(args: argparse.Namespace, text: str, language: str | None) -> list[CodeIssue]:
-    from orchestrator import ruff
-    from orchestrator.code import languages
-    from orchestrator.code.source import Source
+    from ace_lsp.orchestrator import ruff
+    from ace_lsp.orchestrator.code import languages
+    from ace_lsp.orchestrator.code.source import Source
 
     if args.diagnostics:
         return read_diagnostics(args.diagnostics)
@@ -130,9 +130,9 @@ def _print_diff(diff: str) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from orchestrator.ace import ace_auto_fix
-    from orchestrator.call import Orchestrator
-    from orchestrator.config import load_config
+    from ace_lsp.orchestrator.ace import ace_auto_fix
+    from ace_lsp.orchestrator.call import Orchestrator
+    from ace_lsp.orchestrator.config import load_config
 
     text = read_text(args.path)
     language = args.language

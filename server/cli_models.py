@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.call import Orchestrator
+from ace_lsp.orchestrator.call import Orchestrator
 
 
 def model_rows(orchestrator: Orchestrator) -> list[dict[str, Any]]:

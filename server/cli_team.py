@@ -14,11 +14,11 @@ import argparse
 import json
 from typing import Any
 
-from orchestrator.errors import InputError
+from ace_lsp.orchestrator.errors import InputError
 
 
 def _url(args: argparse.Namespace) -> str:
-    from orchestrator.config import load_config
+    from ace_lsp.orchestrator.config import load_config
 
     if args.url:
         return str(args.url)
@@ -62,8 +62,8 @@ def add_parser(sub: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from orchestrator.team import schema
-    from orchestrator.team.pg import PgLedger, display_url, migrate_schema
+    from ace_lsp.orchestrator.team import schema
+    from ace_lsp.orchestrator.team.pg import PgLedger, display_url, migrate_schema
 
     url = _url(args)
     if args.action == "migrate":
@@ -130,7 +130,7 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def _money(v: float) -> str:
-    from orchestrator.budget import usd
+    from ace_lsp.orchestrator.budget import usd
 
     return usd(v)
 

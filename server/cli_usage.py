@@ -11,11 +11,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator import budget as budgeting
-from orchestrator.call import Orchestrator
-from orchestrator.ledger import UsageLedger, UsageLine, stats_by_model
-from orchestrator.registry import Registry
-from orchestrator.types import Tier
+from ace_lsp.orchestrator import budget as budgeting
+from ace_lsp.orchestrator.call import Orchestrator
+from ace_lsp.orchestrator.ledger import UsageLedger, UsageLine, stats_by_model
+from ace_lsp.orchestrator.registry import Registry
+from ace_lsp.orchestrator.types import Tier
 
 
 def suggestions(lines: list[UsageLine], registry: Registry) -> list[dict[str, Any]]:

@@ -17,11 +17,11 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from orchestrator.budget import usd
-from orchestrator.types import LLMRequest, Message, TaskType
-from server import fixing
-from server.app import AceServer
-from server.fixing import FIX, FIX_ALL, IMPROVE, LINE, Job
+from ace_lsp.orchestrator.budget import usd
+from ace_lsp.orchestrator.types import LLMRequest, Message, TaskType
+from ace_lsp.server import fixing
+from ace_lsp.server.app import AceServer
+from ace_lsp.server.fixing import FIX, FIX_ALL, IMPROVE, LINE, Job
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,9 @@ def list_actions(ls: AceServer, params: lsp.CodeActionParams) -> list[lsp.CodeAc
 
 def _review_fixes(ls: AceServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
     """Quick fixes that apply a review finding's validated patch (from server/review.py)."""
-    from server import review  # imported here: review.py imports this package's fixing module
+    from ace_lsp.server import (
+        review,  # imported here: review.py imports this package's fixing module
+    )
 
     return review.review_actions(ls, params.text_document.uri, params.range)
 

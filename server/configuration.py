@@ -11,8 +11,8 @@ from typing import Any
 from lsprotocol import types as lsp
 from pygls import uris
 
-from server.app import AceServer
-from server.settings import parse_settings
+from ace_lsp.server.app import AceServer
+from ace_lsp.server.settings import parse_settings
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from server.app import AceServer
+from ace_lsp.server.app import AceServer
 
 METHOD = "ace/debugStats"
 

@@ -27,13 +27,19 @@ from lsprotocol import types as lsp
 from pygls import uris
 from tree_sitter import Tree
 
-from orchestrator.code import languages
-from orchestrator.code.languages import LanguageSpec
-from orchestrator.code.source import Source
-from orchestrator.code.text_edit import encode, line_starts, normalize_encoding, splice, to_byte
+from ace_lsp.orchestrator.code import languages
+from ace_lsp.orchestrator.code.languages import LanguageSpec
+from ace_lsp.orchestrator.code.source import Source
+from ace_lsp.orchestrator.code.text_edit import (
+    encode,
+    line_starts,
+    normalize_encoding,
+    splice,
+    to_byte,
+)
 
 if TYPE_CHECKING:
-    from server.app import AceServer
+    from ace_lsp.server.app import AceServer
 
 log = logging.getLogger(__name__)
 

@@ -16,16 +16,24 @@ from typing import Any
 from lsprotocol import converters
 from lsprotocol import types as lsp
 
-from orchestrator import ruff
-from orchestrator.ace import AutoFix, ace_auto_fix, ace_improve
-from orchestrator.code import languages, spans
-from orchestrator.errors import AceError, NoFix
-from orchestrator.types import CodeIssue, LineRange, Position, TaskType, TextEdit, TextRange, Tier
-from server import status
-from server.app import AceServer, FixFailed
-from server.documents import DocState
-from server.positions import SourceLines, range_from_client, range_to_client
-from server.progress import Report, job_progress
+from ace_lsp.orchestrator import ruff
+from ace_lsp.orchestrator.ace import AutoFix, ace_auto_fix, ace_improve
+from ace_lsp.orchestrator.code import languages, spans
+from ace_lsp.orchestrator.errors import AceError, NoFix
+from ace_lsp.orchestrator.types import (
+    CodeIssue,
+    LineRange,
+    Position,
+    TaskType,
+    TextEdit,
+    TextRange,
+    Tier,
+)
+from ace_lsp.server import status
+from ace_lsp.server.app import AceServer, FixFailed
+from ace_lsp.server.documents import DocState
+from ace_lsp.server.positions import SourceLines, range_from_client, range_to_client
+from ace_lsp.server.progress import Report, job_progress
 
 log = logging.getLogger(__name__)
 _converter = converters.get_converter()

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from lsprotocol import types as lsp
 
-from orchestrator.ace import Review
-from orchestrator.budget import usd
-from orchestrator.types import LineRange
-from server import review
-from server.app import AceServer, FixFailed
-from server.positions import SourceLines, range_to_client
+from ace_lsp.orchestrator.ace import Review
+from ace_lsp.orchestrator.budget import usd
+from ace_lsp.orchestrator.types import LineRange
+from ace_lsp.server import review
+from ace_lsp.server.app import AceServer, FixFailed
+from ace_lsp.server.positions import SourceLines, range_to_client
 
 DASH = "\N{EN DASH}"  # between the lines of a range, as typeset: "line 12\N{EN DASH}14"
 

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.app import AceServer, FixFailed
+from ace_lsp.server.app import AceServer, FixFailed
 
 
 def setup(server: AceServer) -> None:
     @server.command("ace.models")
     async def models(ls: AceServer, *args: Any) -> list[dict[str, Any]]:
-        from server.cli_models import model_rows
+        from ace_lsp.server.cli_models import model_rows
 
         return model_rows(await ls.orchestrator())
 
     @server.command("ace.usage")
     async def usage(ls: AceServer, *args: Any) -> dict[str, Any]:
-        from server.cli_usage import report
+        from ace_lsp.server.cli_usage import report
 
         orch = await ls.orchestrator()
         if orch.ledger is None:

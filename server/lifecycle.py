@@ -9,8 +9,8 @@ import os
 
 from lsprotocol import types as lsp
 
-from server.app import AceServer
-from server.configuration import pull
+from ace_lsp.server.app import AceServer
+from ace_lsp.server.configuration import pull
 
 log = logging.getLogger(__name__)
 

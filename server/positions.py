@@ -11,8 +11,8 @@ from typing import overload
 
 from lsprotocol import types as lsp
 
-from orchestrator.code.source import Source, utf16_len, utf16_to_index
-from orchestrator.types import Position, TextRange
+from ace_lsp.orchestrator.code.source import Source, utf16_len, utf16_to_index
+from ace_lsp.orchestrator.types import Position, TextRange
 
 UTF16 = lsp.PositionEncodingKind.Utf16
 

@@ -17,8 +17,8 @@ from contextlib import asynccontextmanager
 
 from lsprotocol import types as lsp
 
-from orchestrator.call import Progress
-from server.app import AceServer
+from ace_lsp.orchestrator.call import Progress
+from ace_lsp.server.app import AceServer
 
 log = logging.getLogger(__name__)
 

@@ -24,18 +24,18 @@ from typing import Any
 from lsprotocol import converters
 from lsprotocol import types as lsp
 
-from orchestrator.ace import Review, ace_review
-from orchestrator.code import patches, spans
-from orchestrator.code.review import Finding
-from orchestrator.code.source import Source, utf16_len
-from orchestrator.errors import AceError, NoFix, PatchError
-from orchestrator.types import LineRange, Position, TaskType, TextRange, Tier
-from server import status
-from server.app import AceServer, FixFailed
-from server.documents import DocState
-from server.fixing import current, workspace_edit
-from server.positions import SourceLines, range_from_client, range_to_client
-from server.progress import job_progress
+from ace_lsp.orchestrator.ace import Review, ace_review
+from ace_lsp.orchestrator.code import patches, spans
+from ace_lsp.orchestrator.code.review import Finding
+from ace_lsp.orchestrator.code.source import Source, utf16_len
+from ace_lsp.orchestrator.errors import AceError, NoFix, PatchError
+from ace_lsp.orchestrator.types import LineRange, Position, TaskType, TextRange, Tier
+from ace_lsp.server import status
+from ace_lsp.server.app import AceServer, FixFailed
+from ace_lsp.server.documents import DocState
+from ace_lsp.server.fixing import current, workspace_edit
+from ace_lsp.server.positions import SourceLines, range_from_client, range_to_client
+from ace_lsp.server.progress import job_progress
 
 log = logging.getLogger(__name__)
 

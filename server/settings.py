@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from orchestrator.call import CallOptions
-from orchestrator.types import RiskLevel, TaskType, Tier
+from ace_lsp.orchestrator.call import CallOptions
+from ace_lsp.orchestrator.types import RiskLevel, TaskType, Tier
 
 HoverMode = Literal["off", "cached", "auto"]
 

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types as lsp
 
-from orchestrator.budget import usd, utc_today
-from orchestrator.types import Attempt
-from server.app import AceServer
+from ace_lsp.orchestrator.budget import usd, utc_today
+from ace_lsp.orchestrator.types import Attempt
+from ace_lsp.server.app import AceServer
 
 if TYPE_CHECKING:
-    from orchestrator.team.shared import TeamLedger
+    from ace_lsp.orchestrator.team.shared import TeamLedger
 
 log = logging.getLogger(__name__)
 

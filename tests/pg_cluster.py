@@ -115,7 +115,7 @@ class PgCluster:
         """A database owned by OWNER, migrated by ACE as OWNER, MEMBERS and ADMIN granted."""
         import psycopg
 
-        from orchestrator.team import schema
+        from ace_lsp.orchestrator.team import schema
 
         self.sql(f"CREATE DATABASE {database} OWNER {OWNER}")
         url = self.url(OWNER, database)

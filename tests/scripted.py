@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from orchestrator.providers.base import StreamChunk
-from orchestrator.registry import ModelSpec
-from orchestrator.types import LLMRequest, ProviderReply, Usage
+from ace_lsp.orchestrator.providers.base import StreamChunk
+from ace_lsp.orchestrator.registry import ModelSpec
+from ace_lsp.orchestrator.types import LLMRequest, ProviderReply, Usage
 
 
 @dataclass(frozen=True)

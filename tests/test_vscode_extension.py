@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from server.settings import Settings, parse_settings
+from ace_lsp.server.settings import Settings, parse_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTENSION = ROOT / "clients" / "vscode"

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from tree_sitter import Tree
 
-from orchestrator.code import diff_text, languages
-from orchestrator.code.diff_text import DiffFormatError, Hunk, HunkLine
-from orchestrator.code.source import utf16_len
-from orchestrator.code.syntax import Replacement, SyntaxBroken, check_syntax
-from orchestrator.errors import PatchError
-from orchestrator.types import LineRange, Position, TextEdit, TextRange
+from ace_lsp.orchestrator.code import diff_text, languages
+from ace_lsp.orchestrator.code.diff_text import DiffFormatError, Hunk, HunkLine
+from ace_lsp.orchestrator.code.source import utf16_len
+from ace_lsp.orchestrator.code.syntax import Replacement, SyntaxBroken, check_syntax
+from ace_lsp.orchestrator.errors import PatchError
+from ace_lsp.orchestrator.types import LineRange, Position, TextEdit, TextRange
 
 __all__ = [
     "ContextMismatch",

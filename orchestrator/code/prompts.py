@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from orchestrator.code.secrets import mask
-from orchestrator.code.source import Source
-from orchestrator.types import CodeIssue, LineRange, Message
+from ace_lsp.orchestrator.code.secrets import mask
+from ace_lsp.orchestrator.code.source import Source
+from ace_lsp.orchestrator.types import CodeIssue, LineRange, Message
 
 SYSTEM_FIX = (
     "You are ACE, a careful code-fixing assistant. You receive part of a source file with "

@@ -13,9 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from orchestrator.code import patches
-from orchestrator.errors import AceError, PatchError
-from orchestrator.types import LineRange
+from ace_lsp.orchestrator.code import patches
+from ace_lsp.orchestrator.errors import AceError, PatchError
+from ace_lsp.orchestrator.types import LineRange
 
 _FENCE = re.compile(r"```(?:json)?[ \t]*\n(.*?)```", re.DOTALL)
 SEVERITIES = ("error", "warning", "info", "hint")

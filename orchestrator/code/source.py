@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from orchestrator.types import Position
+from ace_lsp.orchestrator.types import Position
 
 
 def utf16_len(s: str) -> int:

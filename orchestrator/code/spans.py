@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node, Tree
 
-from orchestrator.code import languages
-from orchestrator.code.source import Source
-from orchestrator.types import LineRange, Position, TextRange
+from ace_lsp.orchestrator.code import languages
+from ace_lsp.orchestrator.code.source import Source
+from ace_lsp.orchestrator.types import LineRange, Position, TextRange
 
 
 @dataclass(frozen=True)

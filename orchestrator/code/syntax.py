@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from tree_sitter import Tree
 
-from orchestrator.code import languages
-from orchestrator.errors import PatchError
+from ace_lsp.orchestrator.code import languages
+from ace_lsp.orchestrator.errors import PatchError
 
 
 class SyntaxBroken(PatchError):

@@ -15,7 +15,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from orchestrator.code.source import utf16_to_index
+from ace_lsp.orchestrator.code.source import utf16_to_index
 
 UTF8 = "utf-8"
 UTF16 = "utf-16"

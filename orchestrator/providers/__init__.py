@@ -10,22 +10,22 @@ import importlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.config import ProviderSettings
-from orchestrator.errors import InputError, ProviderUnavailable
-from orchestrator.providers.base import Provider, StreamChunk
-from orchestrator.registry import ModelSpec
-from orchestrator.types import LLMRequest, ProviderReply
+from ace_lsp.orchestrator.config import ProviderSettings
+from ace_lsp.orchestrator.errors import InputError, ProviderUnavailable
+from ace_lsp.orchestrator.providers.base import Provider, StreamChunk
+from ace_lsp.orchestrator.registry import ModelSpec
+from ace_lsp.orchestrator.types import LLMRequest, ProviderReply
 
 if TYPE_CHECKING:
     import httpx
 
 # One line per wire protocol (`kind` in the config): the module and class that speak it.
 KINDS: dict[str, tuple[str, str]] = {
-    "openai": ("orchestrator.providers.openai", "OpenAIProvider"),
-    "mistral": ("orchestrator.providers.mistral", "MistralProvider"),
-    "anthropic": ("orchestrator.providers.anthropic", "AnthropicProvider"),
-    "gemini": ("orchestrator.providers.gemini", "GeminiProvider"),
-    "local": ("orchestrator.providers.local", "LocalProvider"),
+    "openai": ("ace_lsp.orchestrator.providers.openai", "OpenAIProvider"),
+    "mistral": ("ace_lsp.orchestrator.providers.mistral", "MistralProvider"),
+    "anthropic": ("ace_lsp.orchestrator.providers.anthropic", "AnthropicProvider"),
+    "gemini": ("ace_lsp.orchestrator.providers.gemini", "GeminiProvider"),
+    "local": ("ace_lsp.orchestrator.providers.local", "LocalProvider"),
 }
 
 
@@ -62,7 +62,7 @@ def make_provider(
             f"use one of: {known}."
         )
     if settings.kind == "local":
-        from orchestrator.providers.local import LocalProvider
+        from ace_lsp.orchestrator.providers.local import LocalProvider
 
         return LocalProvider()  # ruff's fixes need no settings, no key and no network
     reason = settings.unavailable()

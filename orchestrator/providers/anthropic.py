@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import Any, ClassVar, cast
 
-from orchestrator.errors import (
+from ace_lsp.orchestrator.errors import (
     AuthError,
     BadRequest,
     BadResponse,
@@ -25,11 +25,11 @@ from orchestrator.errors import (
     RateLimited,
     ServerError,
 )
-from orchestrator.providers.base import StreamChunk
-from orchestrator.providers.http import HttpProvider
-from orchestrator.providers.sse import SSEEvent
-from orchestrator.registry import ModelSpec
-from orchestrator.types import LLMRequest, ProviderReply, Usage
+from ace_lsp.orchestrator.providers.base import StreamChunk
+from ace_lsp.orchestrator.providers.http import HttpProvider
+from ace_lsp.orchestrator.providers.sse import SSEEvent
+from ace_lsp.orchestrator.registry import ModelSpec
+from ace_lsp.orchestrator.types import LLMRequest, ProviderReply, Usage
 
 API_VERSION = "2023-06-01"
 MESSAGES_PATH = "/v1/messages"

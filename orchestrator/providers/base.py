@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from orchestrator.registry import ModelSpec
-from orchestrator.types import LLMRequest, ProviderReply, Usage
+from ace_lsp.orchestrator.registry import ModelSpec
+from ace_lsp.orchestrator.types import LLMRequest, ProviderReply, Usage
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
-from orchestrator.errors import (
+from ace_lsp.orchestrator.errors import (
     AuthError,
     BadResponse,
     ContextTooLong,
@@ -33,12 +33,12 @@ from orchestrator.errors import (
     ServerError,
     Timeout,
 )
-from orchestrator.providers.base import StreamChunk
-from orchestrator.providers.http import HttpProvider
-from orchestrator.providers.sse import SSEEvent
-from orchestrator.registry import ModelSpec
-from orchestrator.retry import parse_retry_after
-from orchestrator.types import LLMRequest, ProviderReply, Usage
+from ace_lsp.orchestrator.providers.base import StreamChunk
+from ace_lsp.orchestrator.providers.http import HttpProvider
+from ace_lsp.orchestrator.providers.sse import SSEEvent
+from ace_lsp.orchestrator.registry import ModelSpec
+from ace_lsp.orchestrator.retry import parse_retry_after
+from ace_lsp.orchestrator.types import LLMRequest, ProviderReply, Usage
 
 API_VERSION = "v1beta"
 _TYPE = "type.googleapis.com/google.rpc."

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from orchestrator.config import ProviderSettings
-from orchestrator.errors import (
+from ace_lsp.orchestrator.config import ProviderSettings
+from ace_lsp.orchestrator.errors import (
     AuthError,
     BadRequest,
     BadResponse,
@@ -27,8 +27,8 @@ from orchestrator.errors import (
     ServerError,
     Timeout,
 )
-from orchestrator.providers.sse import SSEDecoder, SSEEvent
-from orchestrator.retry import parse_retry_after
+from ace_lsp.orchestrator.providers.sse import SSEDecoder, SSEEvent
+from ace_lsp.orchestrator.retry import parse_retry_after
 
 MAX_DETAIL = 200
 

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
-from orchestrator import ruff
-from orchestrator.code import languages
-from orchestrator.code.patches import unified_diff
-from orchestrator.errors import Unsupported
-from orchestrator.providers.base import StreamChunk
-from orchestrator.registry import ModelSpec
-from orchestrator.types import CodeIssue, LLMRequest, ProviderReply, TaskType, Usage
+from ace_lsp.orchestrator import ruff
+from ace_lsp.orchestrator.code import languages
+from ace_lsp.orchestrator.code.patches import unified_diff
+from ace_lsp.orchestrator.errors import Unsupported
+from ace_lsp.orchestrator.providers.base import StreamChunk
+from ace_lsp.orchestrator.registry import ModelSpec
+from ace_lsp.orchestrator.types import CodeIssue, LLMRequest, ProviderReply, TaskType, Usage
 
 _RULE_CODE = re.compile(r"^[A-Z]{1,4}[0-9]{1,4}$")
 

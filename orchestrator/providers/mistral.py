@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from orchestrator.errors import Overloaded, ProviderError, QuotaExhausted
-from orchestrator.providers.openai import OpenAIProvider
+from ace_lsp.orchestrator.errors import Overloaded, ProviderError, QuotaExhausted
+from ace_lsp.orchestrator.providers.openai import OpenAIProvider
 
 # Mistral's code and type for "this model has no capacity for your tier right now".
 CAPACITY = frozenset({"3505", "service_tier_capacity_exceeded"})

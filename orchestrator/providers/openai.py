@@ -18,7 +18,7 @@ from typing import Any, ClassVar, cast
 
 import httpx
 
-from orchestrator.errors import (
+from ace_lsp.orchestrator.errors import (
     BadResponse,
     ContextTooLong,
     Overloaded,
@@ -27,12 +27,12 @@ from orchestrator.errors import (
     RateLimited,
     ServerError,
 )
-from orchestrator.providers.base import StreamChunk
-from orchestrator.providers.http import HttpProvider
-from orchestrator.providers.sse import SSEEvent
-from orchestrator.registry import ModelSpec
-from orchestrator.retry import parse_retry_after
-from orchestrator.types import LLMRequest, ProviderReply, Usage
+from ace_lsp.orchestrator.providers.base import StreamChunk
+from ace_lsp.orchestrator.providers.http import HttpProvider
+from ace_lsp.orchestrator.providers.sse import SSEEvent
+from ace_lsp.orchestrator.registry import ModelSpec
+from ace_lsp.orchestrator.retry import parse_retry_after
+from ace_lsp.orchestrator.types import LLMRequest, ProviderReply, Usage
 
 # What vendors and compatible servers say when the prompt does not fit (OpenAI, vLLM, Mistral,
 # llama.cpp, Ollama), for servers that send no `context_length_exceeded` code.

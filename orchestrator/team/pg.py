@@ -20,9 +20,9 @@ from psycopg import errors as pgerrors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from orchestrator.budget import usd
-from orchestrator.ledger import LedgerError, LedgerRow, UsageLine, period_filter
-from orchestrator.team import schema
+from ace_lsp.orchestrator.budget import usd
+from ace_lsp.orchestrator.ledger import LedgerError, LedgerRow, UsageLine, period_filter
+from ace_lsp.orchestrator.team import schema
 
 log = logging.getLogger("ace.team")
 

@@ -30,14 +30,14 @@ from typing import TYPE_CHECKING
 
 from psycopg.conninfo import conninfo_to_dict
 
-from orchestrator.budget import usd
-from orchestrator.errors import OverBudget
-from orchestrator.ledger import InFlight, Ledger, LedgerError, LedgerRow, UsageLine
-from orchestrator.team.pg import PgLedger, Scope, Unreachable, display_url
+from ace_lsp.orchestrator.budget import usd
+from ace_lsp.orchestrator.errors import OverBudget
+from ace_lsp.orchestrator.ledger import InFlight, Ledger, LedgerError, LedgerRow, UsageLine
+from ace_lsp.orchestrator.team.pg import PgLedger, Scope, Unreachable, display_url
 
 if TYPE_CHECKING:
-    from orchestrator.config import AceConfig
-    from orchestrator.health import Health
+    from ace_lsp.orchestrator.config import AceConfig
+    from ace_lsp.orchestrator.health import Health
 
 log = logging.getLogger("ace.team")
 

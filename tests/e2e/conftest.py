@@ -11,7 +11,7 @@ from typing import Any
 
 from ruff import find_ruff_bin
 
-SERVER = [sys.executable, "-m", "server"]
+SERVER = [sys.executable, "-m", "ace_lsp.server"]
 
 
 def server_env(home: Path) -> dict[str, str]:

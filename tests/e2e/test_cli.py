@@ -18,7 +18,7 @@ BROKEN = "import os\n\n\ndef f(x):\n    if x == None:\n        return 0\n    ret
 
 def ace(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "server", *args],
+        [sys.executable, "-m", "ace_lsp.server", *args],
         cwd=cwd,
         env=server_env(home),
         capture_output=True,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.ledger import Ledger, LedgerRow
+from ace_lsp.orchestrator.ledger import Ledger, LedgerRow
 from tests.e2e.conftest import server_env
 from tests.fakes.harness import FakeVendor, Fault, serve
 from tests.fakes.openai import KEY, openai_app
@@ -24,7 +24,7 @@ def ace(
 ) -> subprocess.CompletedProcess[str]:
     env = {**server_env(home), **(extra or {})}
     return subprocess.run(
-        [sys.executable, "-m", "server", *args],
+        [sys.executable, "-m", "ace_lsp.server", *args],
         env=env,
         cwd=home.parent,
         capture_output=True,

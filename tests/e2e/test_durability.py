@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.ledger import INTERRUPTED, Ledger
+from ace_lsp.orchestrator.ledger import INTERRUPTED, Ledger
 from tests.e2e.conftest import SERVER, server_env
 from tests.fakes.harness import FakeVendor, Fault, serve
 from tests.fakes.mistral import mistral_app

@@ -1,4 +1,4 @@
-"""A real editor: Emacs (batch, -Q) with eglot starts `python -m server` and applies a fix.
+"""A real editor: Emacs (batch, -Q) with eglot starts `python -m ace_lsp.server` and applies a fix.
 
 Each test runs one tests/e2e/emacs_*.el script (arguments in ACE_TEST_ARGS as JSON, shared helpers
 in emacs_lib.el, the user's answers to eglot's prompts on stdin) and checks the file on disk.
@@ -45,7 +45,7 @@ def _run_emacs(
 ) -> subprocess.CompletedProcess[str]:
     """Run tests/e2e/`script` in `emacs --batch -Q`, typing `answers` at its prompts."""
     emacs = _emacs()
-    test_args = {"cmd": [sys.executable, "-m", "server"], **test_args}
+    test_args = {"cmd": [sys.executable, "-m", "ace_lsp.server"], **test_args}
     env = server_env(tmp_path / "ace-home")
     env.update(
         ACE_TEST_ARGS=json.dumps(test_args),

@@ -101,7 +101,7 @@ def test_primary_fails_then_a_later_model_fixes(
     vendors.anthropic.inject(SONNET, Fault(text=GOOD))
     env = {**server_env(home), **vendors.env}
     proc = subprocess.run(
-        [sys.executable, "-m", "server", "fix", str(path), "--json", "--apply"],
+        [sys.executable, "-m", "ace_lsp.server", "fix", str(path), "--json", "--apply"],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -136,7 +136,7 @@ def test_an_auth_failure_skips_the_providers_other_models(vendors: Vendors, tmp_
     vendors.anthropic.inject(SONNET, Fault(status=500), Fault(status=500), Fault(status=500))
     env = {**server_env(home), **vendors.env, "MISTRAL_API_KEY": "wrong-key-0000"}
     proc = subprocess.run(
-        [sys.executable, "-m", "server", "fix", str(path), "--json"],
+        [sys.executable, "-m", "ace_lsp.server", "fix", str(path), "--json"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

@@ -42,7 +42,7 @@ def message(obj: Any) -> bytes:
 
 
 class RawServer:
-    """`python -m server` on pipes; a thread splits its stdout into messages."""
+    """`python -m ace_lsp.server` on pipes; a thread splits its stdout into messages."""
 
     def __init__(self, home: Path) -> None:
         self.proc = subprocess.Popen(

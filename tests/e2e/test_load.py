@@ -33,10 +33,10 @@ from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
 
-from orchestrator import budget as budgeting
-from orchestrator.ace import ace_auto_fix
-from orchestrator.registry import load_default
-from orchestrator.types import CodeIssue, LLMRequest, Position, TextRange
+from ace_lsp.orchestrator import budget as budgeting
+from ace_lsp.orchestrator.ace import ace_auto_fix
+from ace_lsp.orchestrator.registry import load_default
+from ace_lsp.orchestrator.types import CodeIssue, LLMRequest, Position, TextRange
 from tests.e2e.conftest import (
     SERVER,
     read_code_actions_like_editors,
@@ -298,7 +298,7 @@ async def test_budget_holds_under_200_concurrent_fixes(users: list[User], tmp_pa
             assert len(paid) == FITS
         # the model was sent what the router priced: the recorded prompt gives the same estimate
         for r in user.vendor.requests:
-            from orchestrator.types import Message
+            from ace_lsp.orchestrator.types import Message
 
             msgs = [Message(m["role"], m["content"]) for m in r.body["messages"]]
             assert budgeting.count_tokens(msgs) == prompt and r.body["max_tokens"] == allowance

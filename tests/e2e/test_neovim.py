@@ -47,7 +47,7 @@ def _run_nvim(tmp_path: Path, script: str, test_args: dict[str, Any]) -> dict[st
     result = tmp_path / "nvim-result.json"
     test_args = {
         "plugin": str(ROOT / "clients" / "neovim"),
-        "cmd": [sys.executable, "-m", "server"],
+        "cmd": [sys.executable, "-m", "ace_lsp.server"],
         "result": str(result),
         **test_args,
     }

@@ -233,7 +233,7 @@ def _ace(
     *args: str, home: Path, env: dict[str, str], cwd: Path
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "server", *args],
+        [sys.executable, "-m", "ace_lsp.server", *args],
         env={**server_env(home), **env},
         cwd=cwd,
         capture_output=True,

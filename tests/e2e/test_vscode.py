@@ -207,7 +207,7 @@ def test_vscode_fix_with_ace(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert installed.returncode == 0, installed.stdout + installed.stderr
 
     settings = {
-        "ace.server.command": [sys.executable, "-m", "server"],
+        "ace.server.command": [sys.executable, "-m", "ace_lsp.server"],
         "telemetry.telemetryLevel": "off",
         "workbench.startupEditor": "none",
         "workbench.welcomePage.walkthroughs.openOnInstall": False,

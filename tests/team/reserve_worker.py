@@ -15,8 +15,8 @@ import time
 import uuid
 from pathlib import Path
 
-from orchestrator.errors import OverBudget
-from orchestrator.team.shared import TeamLedger, TeamSettings
+from ace_lsp.orchestrator.errors import OverBudget
+from ace_lsp.orchestrator.team.shared import TeamLedger, TeamSettings
 from tests.team.test_pg_ledger import row
 
 

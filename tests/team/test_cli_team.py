@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestrator.team.pg import PgLedger
+from ace_lsp.orchestrator.team.pg import PgLedger
 from tests.e2e.conftest import server_env
 from tests.team.conftest import ADMIN, TeamDb
 from tests.team.test_pg_ledger import row
@@ -19,7 +19,7 @@ def ace(home: Path, url: str | None, *args: str) -> subprocess.CompletedProcess[
     if url is not None:
         env["ACE_LEDGER_URL"] = url
     return subprocess.run(
-        [sys.executable, "-m", "server", *args],
+        [sys.executable, "-m", "ace_lsp.server", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.team.pg import PgLedger
+from ace_lsp.orchestrator.team.pg import PgLedger
 from tests.team.conftest import ADMIN, MEMBERS, TeamDb
 
 TEAM_DAILY = 1.00

@@ -15,7 +15,7 @@ from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
 
-from orchestrator.team.pg import PgLedger
+from ace_lsp.orchestrator.team.pg import PgLedger
 from tests.e2e.conftest import (
     SERVER,
     plain,

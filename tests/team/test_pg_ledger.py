@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Callable
 import psycopg
 import pytest
 
-from orchestrator.ledger import LedgerError, LedgerRow
-from orchestrator.team import schema
-from orchestrator.team.pg import PgLedger, Unreachable, display_url
+from ace_lsp.orchestrator.ledger import LedgerError, LedgerRow
+from ace_lsp.orchestrator.team import schema
+from ace_lsp.orchestrator.team.pg import PgLedger, Unreachable, display_url
 from tests.team.conftest import ADMIN, TeamDb
 
 Opener = Callable[[str], "asyncio.Future[PgLedger]"]

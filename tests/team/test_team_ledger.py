@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import OverBudget
-from orchestrator.health import OPEN, Health
-from orchestrator.ledger import Ledger
-from orchestrator.team.pg import PgLedger
-from orchestrator.team.shared import OFFLINE, ONLINE, TeamLedger, TeamSettings
+from ace_lsp.orchestrator.errors import OverBudget
+from ace_lsp.orchestrator.health import OPEN, Health
+from ace_lsp.orchestrator.ledger import Ledger
+from ace_lsp.orchestrator.team.pg import PgLedger
+from ace_lsp.orchestrator.team.shared import OFFLINE, ONLINE, TeamLedger, TeamSettings
 from tests.team.conftest import ADMIN, TeamDb
 from tests.team.test_pg_ledger import row
 
@@ -175,8 +175,8 @@ async def test_one_members_failures_open_everyones_circuit(team: TeamDb, tmp_pat
 
 
 async def test_team_settings_in_the_config_file(tmp_path: Path) -> None:
-    from orchestrator.config import load_config
-    from orchestrator.errors import InputError
+    from ace_lsp.orchestrator.config import load_config
+    from ace_lsp.orchestrator.errors import InputError
 
     home = tmp_path / "home"
     home.mkdir()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.ace import ace_auto_fix, allowed_ranges, merge
-from orchestrator.call import CallOptions, Orchestrator, default_orchestrator
-from orchestrator.code.source import Source
-from orchestrator.errors import InputError, NoFix, ServerError
-from orchestrator.registry import Registry
-from orchestrator.types import (
+from ace_lsp.orchestrator.ace import ace_auto_fix, allowed_ranges, merge
+from ace_lsp.orchestrator.call import CallOptions, Orchestrator, default_orchestrator
+from ace_lsp.orchestrator.code.source import Source
+from ace_lsp.orchestrator.errors import InputError, NoFix, ServerError
+from ace_lsp.orchestrator.registry import Registry
+from ace_lsp.orchestrator.types import (
     CodeIssue,
     LineRange,
     Position,

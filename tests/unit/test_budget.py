@@ -9,7 +9,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from orchestrator.budget import (
+from ace_lsp.orchestrator.budget import (
     Budget,
     count_tokens,
     estimate_cost,
@@ -17,11 +17,11 @@ from orchestrator.budget import (
     suggest_downgrade,
     usd,
 )
-from orchestrator.config import DEFAULT_LIMITS, TierLimits
-from orchestrator.errors import OverBudget
-from orchestrator.health import ModelStats
-from orchestrator.registry import ModelSpec
-from orchestrator.types import Message, TaskType, Tier
+from ace_lsp.orchestrator.config import DEFAULT_LIMITS, TierLimits
+from ace_lsp.orchestrator.errors import OverBudget
+from ace_lsp.orchestrator.health import ModelStats
+from ace_lsp.orchestrator.registry import ModelSpec
+from ace_lsp.orchestrator.types import Message, TaskType, Tier
 
 DAY = date(2025, 3, 14)
 

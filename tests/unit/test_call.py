@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.budget import Budget
-from orchestrator.call import CallOptions, Orchestrator, Progress
-from orchestrator.errors import (
+from ace_lsp.orchestrator.budget import Budget
+from ace_lsp.orchestrator.call import CallOptions, Orchestrator, Progress
+from ace_lsp.orchestrator.errors import (
     AuthError,
     BadRequest,
     NoFix,
@@ -24,10 +24,10 @@ from orchestrator.errors import (
     RateLimited,
     ServerError,
 )
-from orchestrator.health import Health
-from orchestrator.ledger import Ledger
-from orchestrator.registry import ModelSpec, Registry
-from orchestrator.types import LLMRequest, Message, ProviderReply, TaskType, Tier
+from ace_lsp.orchestrator.health import Health
+from ace_lsp.orchestrator.ledger import Ledger
+from ace_lsp.orchestrator.registry import ModelSpec, Registry
+from ace_lsp.orchestrator.types import LLMRequest, Message, ProviderReply, TaskType, Tier
 from tests.scripted import Scripted, Slow, model
 
 REQUEST = LLMRequest(TaskType.AUTO_FIX, (Message("user", "fix it"),), max_output_tokens=1000)
@@ -121,7 +121,7 @@ async def test_a_spent_quota_skips_every_model_behind_the_same_key(per_model: bo
     a per-model quota (Gemini's) is not."""
     from types import SimpleNamespace
 
-    from orchestrator.errors import QuotaExhausted
+    from ace_lsp.orchestrator.errors import QuotaExhausted
 
     same = SimpleNamespace(api_key="k-1", base_url="https://api.example")
     spent = Scripted("p", [QuotaExhausted("p has no credits left.", per_model=per_model)])

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import load_config
-from orchestrator.errors import InputError
-from orchestrator.registry import load
-from orchestrator.types import Tier
+from ace_lsp.orchestrator.config import load_config
+from ace_lsp.orchestrator.errors import InputError
+from ace_lsp.orchestrator.registry import load
+from ace_lsp.orchestrator.types import Tier
 
 
 def env(home: Path, **more: str) -> dict[str, str]:

@@ -16,12 +16,12 @@ from lsprotocol import types as lsp
 from pygls.workspace import Workspace
 from tree_sitter import Node, Tree
 
-from orchestrator.code import languages
-from orchestrator.code.source import Source
-from orchestrator.code.text_edit import normalize_encoding, splice, to_byte
-from server import documents
-from server.app import AceServer
-from server.documents import MAX_BYTES, DocState, DocumentStore
+from ace_lsp.orchestrator.code import languages
+from ace_lsp.orchestrator.code.source import Source
+from ace_lsp.orchestrator.code.text_edit import normalize_encoding, splice, to_byte
+from ace_lsp.server import documents
+from ace_lsp.server.app import AceServer
+from ace_lsp.server.documents import MAX_BYTES, DocState, DocumentStore
 
 URI = "file:///work/example.py"
 U8, U16, U32 = "utf-8", "utf-16", "utf-32"
@@ -270,7 +270,7 @@ def test_language_from_extension_when_id_unknown() -> None:
 
 def test_unknown_uri_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
     store = DocumentStore()
-    with caplog.at_level(logging.WARNING, logger="server.documents"):
+    with caplog.at_level(logging.WARNING, logger="ace_lsp.server.documents"):
         assert store.change("file:///nowhere.py", 2, [ins(0, 0, "x")], U16) is None
     assert "not open" in caplog.text
     assert len(store) == 0
@@ -379,7 +379,7 @@ def test_handler_failure_is_logged_and_resynced(
 
     monkeypatch.setattr(server.documents, "change", boom)
     ident = lsp.VersionedTextDocumentIdentifier(version=2, uri=URI)
-    with caplog.at_level(logging.ERROR, logger="server.documents"):
+    with caplog.at_level(logging.ERROR, logger="ace_lsp.server.documents"):
         _notify(
             server,
             lsp.TEXT_DOCUMENT_DID_CHANGE,

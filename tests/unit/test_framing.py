@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from server.framing import (
+from ace_lsp.server.framing import (
     MAX_CONTENT_LENGTH,
     MAX_HEADER_BYTES,
     Dropped,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.health import Health, Latency, ModelStats, censored_percentile, percentile
-from orchestrator.ledger import LedgerRow
+from ace_lsp.orchestrator.health import Health, Latency, ModelStats, censored_percentile, percentile
+from ace_lsp.orchestrator.ledger import LedgerRow
 
 
 class Clock:

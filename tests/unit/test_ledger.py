@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.budget import suggest_downgrade
-from orchestrator.errors import AceError
-from orchestrator.health import Health
-from orchestrator.ledger import (
+from ace_lsp.orchestrator.budget import suggest_downgrade
+from ace_lsp.orchestrator.errors import AceError
+from ace_lsp.orchestrator.health import Health
+from ace_lsp.orchestrator.ledger import (
     INTERRUPTED,
     SCHEMA_VERSION,
     InFlight,
@@ -29,8 +29,8 @@ from orchestrator.ledger import (
     UsageLine,
     stats_by_model,
 )
-from orchestrator.registry import ModelSpec
-from orchestrator.types import Attempt, TaskType, Tier
+from ace_lsp.orchestrator.registry import ModelSpec
+from ace_lsp.orchestrator.types import Attempt, TaskType, Tier
 
 DAY = 86_400.0
 T0 = 1_741_910_400.0  # 2025-03-14 00:00 UTC
@@ -352,7 +352,7 @@ CHILD = textwrap.dedent(
     """
     import asyncio, sys, time
     from pathlib import Path
-    from orchestrator.ledger import Ledger, LedgerRow
+    from ace_lsp.orchestrator.ledger import Ledger, LedgerRow
 
     async def main() -> None:
         led = Ledger(Path(sys.argv[1]))
@@ -506,7 +506,7 @@ CHILD_IN_FLIGHT = textwrap.dedent(
     """
     import asyncio, dataclasses, os, signal, sys
     sys.path.insert(0, os.getcwd())
-    from orchestrator.ledger import Ledger
+    from ace_lsp.orchestrator.ledger import Ledger
     from tests.unit.test_ledger import marker, row
 
     async def main():

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.code.patches import validate
-from orchestrator.errors import Unsupported
-from orchestrator.providers.local import LocalProvider
-from orchestrator.registry import load_default
-from orchestrator.types import (
+from ace_lsp.orchestrator.code.patches import validate
+from ace_lsp.orchestrator.errors import Unsupported
+from ace_lsp.orchestrator.providers.local import LocalProvider
+from ace_lsp.orchestrator.registry import load_default
+from ace_lsp.orchestrator.types import (
     CodeIssue,
     FixJob,
     LineRange,

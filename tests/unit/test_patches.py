@@ -11,9 +11,9 @@ from itertools import pairwise
 import pytest
 from tree_sitter import Node, Parser, Tree
 
-from orchestrator.code import languages
-from orchestrator.code.languages import LanguageSpec, parser, resolve
-from orchestrator.code.patches import (
+from ace_lsp.orchestrator.code import languages
+from ace_lsp.orchestrator.code.languages import LanguageSpec, parser, resolve
+from ace_lsp.orchestrator.code.patches import (
     ContextMismatch,
     MalformedDiff,
     MultipleFiles,
@@ -27,7 +27,7 @@ from orchestrator.code.patches import (
     unified_diff,
     validate,
 )
-from orchestrator.types import LineRange, Position, TextEdit, TextRange
+from ace_lsp.orchestrator.types import LineRange, Position, TextEdit, TextRange
 
 PY = (
     "import os\n"  # 1

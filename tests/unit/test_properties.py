@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types as lsp
 
-from orchestrator.code.patches import PatchError, unified_diff, validate
-from orchestrator.code.source import Source, utf16_len
-from orchestrator.types import LineRange, Position
-from server.positions import SourceLines, from_client, to_client
+from ace_lsp.orchestrator.code.patches import PatchError, unified_diff, validate
+from ace_lsp.orchestrator.code.source import Source, utf16_len
+from ace_lsp.orchestrator.types import LineRange, Position
+from ace_lsp.server.positions import SourceLines, from_client, to_client
 from tests.edits import apply_edits
 
 # no example database: nothing written into the checkout; a failure prints its reproduce blob

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from orchestrator.config import ProviderSettings
-from orchestrator.errors import (
+from ace_lsp.orchestrator.config import ProviderSettings
+from ace_lsp.orchestrator.errors import (
     AuthError,
     BadRequest,
     BadResponse,
@@ -22,10 +22,10 @@ from orchestrator.errors import (
     ServerError,
     Timeout,
 )
-from orchestrator.providers.anthropic import AnthropicProvider
-from orchestrator.providers.base import StreamChunk
-from orchestrator.registry import ModelSpec
-from orchestrator.types import LLMRequest, Message, TaskType, Usage
+from ace_lsp.orchestrator.providers.anthropic import AnthropicProvider
+from ace_lsp.orchestrator.providers.base import StreamChunk
+from ace_lsp.orchestrator.registry import ModelSpec
+from ace_lsp.orchestrator.types import LLMRequest, Message, TaskType, Usage
 from tests.fakes.anthropic import API_KEY, VERSION, create_app
 from tests.fakes.harness import FakeVendor, Fault, free_port, serve
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator.call import CallOptions, Orchestrator
-from orchestrator.config import ProviderSettings
-from orchestrator.errors import (
+from ace_lsp.orchestrator.call import CallOptions, Orchestrator
+from ace_lsp.orchestrator.config import ProviderSettings
+from ace_lsp.orchestrator.errors import (
     AuthError,
     BadRequest,
     BadResponse,
@@ -29,10 +29,10 @@ from orchestrator.errors import (
     ServerError,
     Timeout,
 )
-from orchestrator.providers import make_provider
-from orchestrator.providers.mistral import MistralProvider
-from orchestrator.registry import ModelSpec, Registry
-from orchestrator.types import LLMRequest, Message, TaskType, Usage
+from ace_lsp.orchestrator.providers import make_provider
+from ace_lsp.orchestrator.providers.mistral import MistralProvider
+from ace_lsp.orchestrator.registry import ModelSpec, Registry
+from ace_lsp.orchestrator.types import LLMRequest, Message, TaskType, Usage
 from tests.fakes.harness import FakeVendor, Fault, Recorded, free_port, serve
 from tests.fakes.mistral import mistral_app
 from tests.fakes.openai import KEY

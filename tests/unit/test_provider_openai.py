@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from orchestrator.config import ProviderSettings
-from orchestrator.errors import (
+from ace_lsp.orchestrator.config import ProviderSettings
+from ace_lsp.orchestrator.errors import (
     AuthError,
     BadRequest,
     BadResponse,
@@ -30,19 +30,19 @@ from orchestrator.errors import (
     ServerError,
     Timeout,
 )
-from orchestrator.providers import KINDS, make_provider
-from orchestrator.providers.base import StreamChunk
-from orchestrator.providers.local import LocalProvider
-from orchestrator.providers.mistral import MistralProvider
-from orchestrator.providers.openai import (
+from ace_lsp.orchestrator.providers import KINDS, make_provider
+from ace_lsp.orchestrator.providers.base import StreamChunk
+from ace_lsp.orchestrator.providers.local import LocalProvider
+from ace_lsp.orchestrator.providers.mistral import MistralProvider
+from ace_lsp.orchestrator.providers.openai import (
     OpenAIProvider,
     content_text,
     error_fields,
     parse_duration,
     ratelimit_reset,
 )
-from orchestrator.registry import ModelSpec
-from orchestrator.types import LLMRequest, Message, TaskType, Usage
+from ace_lsp.orchestrator.registry import ModelSpec
+from ace_lsp.orchestrator.types import LLMRequest, Message, TaskType, Usage
 from tests.fakes.harness import FakeVendor, Fault, Recorded, free_port, serve
 from tests.fakes.openai import KEY, openai_app
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from orchestrator.config import load_config
-from orchestrator.errors import InputError
-from orchestrator.registry import ModelSpec, Registry, load, load_default, parse
-from orchestrator.routing import load_routing
-from orchestrator.types import TaskType
+from ace_lsp.orchestrator.config import load_config
+from ace_lsp.orchestrator.errors import InputError
+from ace_lsp.orchestrator.registry import ModelSpec, Registry, load, load_default, parse
+from ace_lsp.orchestrator.routing import load_routing
+from ace_lsp.orchestrator.types import TaskType
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,7 +22,7 @@ else:  # pragma: no cover
 
 
 def _raw_models() -> dict[str, Any]:
-    text = resources.files("orchestrator.data").joinpath("models.toml").read_text("utf-8")
+    text = resources.files("ace_lsp.orchestrator.data").joinpath("models.toml").read_text("utf-8")
     models: dict[str, Any] = tomllib.loads(text)["models"]
     return models
 

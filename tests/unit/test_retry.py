@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.retry import backoff_delay, parse_retry_after, retry_delay
+from ace_lsp.orchestrator.retry import backoff_delay, parse_retry_after, retry_delay
 
 NOW = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.ace import ace_review
-from orchestrator.call import CallOptions, Orchestrator
-from orchestrator.code.review import InvalidReview, parse_review
-from orchestrator.errors import NoFix
-from orchestrator.registry import Registry
-from orchestrator.types import LineRange, Position, TextRange
+from ace_lsp.orchestrator.ace import ace_review
+from ace_lsp.orchestrator.call import CallOptions, Orchestrator
+from ace_lsp.orchestrator.code.review import InvalidReview, parse_review
+from ace_lsp.orchestrator.errors import NoFix
+from ace_lsp.orchestrator.registry import Registry
+from ace_lsp.orchestrator.types import LineRange, Position, TextRange
 from tests.scripted import Scripted, model
 
 CODE = "def mean(values):\n    if values == None:\n        return 0\n    return sum(values) / len(values)\n"
@@ -99,7 +99,7 @@ async def test_ace_review_falls_back_on_an_unreadable_review() -> None:
 
 
 async def test_review_offline_says_a_cloud_model_is_needed() -> None:
-    from orchestrator.call import default_orchestrator
+    from ace_lsp.orchestrator.call import default_orchestrator
 
     with pytest.raises(NoFix) as info:
         await ace_review(

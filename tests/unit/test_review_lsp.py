@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 from lsprotocol import types as lsp
 
-from orchestrator.ace import Review
-from orchestrator.code import patches, spans
-from orchestrator.code.review import Finding
-from orchestrator.code.source import Source
-from orchestrator.types import LineRange, Position, TextRange, Tier
-from server.app import FixFailed
-from server.documents import DocState
-from server.hover import lines_label, render
-from server.positions import SourceLines
-from server.review import (
+from ace_lsp.orchestrator.ace import Review
+from ace_lsp.orchestrator.code import patches, spans
+from ace_lsp.orchestrator.code.review import Finding
+from ace_lsp.orchestrator.code.source import Source
+from ace_lsp.orchestrator.types import LineRange, Position, TextRange, Tier
+from ace_lsp.server.app import FixFailed
+from ace_lsp.server.documents import DocState
+from ace_lsp.server.hover import lines_label, render
+from ace_lsp.server.positions import SourceLines
+from ace_lsp.server.review import (
     Cached,
     ReviewCache,
     Shown,

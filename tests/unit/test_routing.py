@@ -6,9 +6,9 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
-from orchestrator.errors import InputError
-from orchestrator.registry import ModelSpec, Registry, load, load_default
-from orchestrator.routing import (
+from ace_lsp.orchestrator.errors import InputError
+from ace_lsp.orchestrator.registry import ModelSpec, Registry, load, load_default
+from ace_lsp.orchestrator.routing import (
     CIRCUIT_OPEN_REASON,
     Route,
     RoutingTable,
@@ -17,7 +17,7 @@ from orchestrator.routing import (
     load_routing,
     route,
 )
-from orchestrator.types import TaskType, Tier
+from ace_lsp.orchestrator.types import TaskType, Tier
 
 T = TaskType
 FREE, PRO, ULTIMATE = Tier.FREE, Tier.PRO, Tier.ULTIMATE

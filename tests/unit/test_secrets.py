@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.code import prompts
-from orchestrator.code.secrets import MASK, Finding, mask, placeholder
-from orchestrator.code.source import Source
-from orchestrator.types import CodeIssue, LineRange, Position, TextRange
+from ace_lsp.orchestrator.code import prompts
+from ace_lsp.orchestrator.code.secrets import MASK, Finding, mask, placeholder
+from ace_lsp.orchestrator.code.source import Source
+from ace_lsp.orchestrator.types import CodeIssue, LineRange, Position, TextRange
 
 ALNUM = "A1b2C3d4E5f6G7h8I9j0"  # 20 mixed characters, repeated to reach a vendor's key length
 UPPER = "ABCDEFGHIJKLMNOP" * 2

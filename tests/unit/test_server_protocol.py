@@ -7,7 +7,7 @@ import asyncio
 import json
 from typing import Any
 
-from server.app import create_server
+from ace_lsp.server.app import create_server
 
 
 async def test_notifications_leave_no_future_behind() -> None:

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from lsprotocol import types as lsp
 
-from orchestrator.types import Position, RiskLevel, Tier
-from server.positions import from_client, to_client
-from server.settings import Settings, parse_settings
+from ace_lsp.orchestrator.types import Position, RiskLevel, Tier
+from ace_lsp.server.positions import from_client, to_client
+from ace_lsp.server.settings import Settings, parse_settings
 
 LINES = ['s = "é😀x"\n', "plain\n"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.code import spans
-from orchestrator.code.source import Source
-from orchestrator.types import LineRange, Position, TextRange
+from ace_lsp.orchestrator.code import spans
+from ace_lsp.orchestrator.code.source import Source
+from ace_lsp.orchestrator.types import LineRange, Position, TextRange
 
 PYTHON = """\
 import os

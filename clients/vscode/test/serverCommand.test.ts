@@ -36,14 +36,14 @@ describe("resolveLaunch", () => {
       args: ["serve"],
     });
   });
-  it("else python -m server with the python setting", () => {
+  it("else python -I -m ace_lsp.server with the python setting", () => {
     assert.deepEqual(resolveLaunch("", "/venv/bin/python", onPath({})), {
       command: "/venv/bin/python",
-      args: ["-m", "server"],
+      args: ["-I", "-m", "ace_lsp.server"],
     });
   });
   it("python3 when the python setting is empty", () => {
-    assert.deepEqual(resolveLaunch(undefined, "  ", onPath({})), { command: "python3", args: ["-m", "server"] });
+    assert.deepEqual(resolveLaunch(undefined, "  ", onPath({})), { command: "python3", args: ["-I", "-m", "ace_lsp.server"] });
   });
 });
 

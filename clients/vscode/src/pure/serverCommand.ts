@@ -1,6 +1,6 @@
 /**
  * Which process to start for the language server: setting `ace.server.command` when set, else
- * `ace serve` when `ace` is on PATH, else `<ace.server.python> -m server`.
+ * `ace serve` when `ace` is on PATH, else `<ace.server.python> -I -m ace_lsp.server` (isolated: the workspace cannot shadow it).
  */
 
 import * as path from "node:path";
@@ -34,7 +34,7 @@ export function resolveLaunch(
   const ace = which("ace");
   if (ace !== undefined) return { command: ace, args: ["serve"] };
   const python = typeof pythonSetting === "string" && pythonSetting.trim() ? pythonSetting.trim() : "python3";
-  return { command: python, args: ["-m", "server"] };
+  return { command: python, args: ["-I", "-m", "ace_lsp.server"] };
 }
 
 export interface PathLookup {
