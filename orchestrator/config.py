@@ -1,8 +1,12 @@
-"""ACE's configuration: providers (keys, base URLs), budgets, hedging and the cache.
+"""ACE's configuration: providers (keys, base URLs), budgets, hedging and the cache, in layers.
 
-Sources, later ones winning: built-in defaults, `$ACE_HOME/config.toml`, the workspace's `ace.toml`,
-then environment variables (`ACE_OPENAI_BASE_URL`, `OPENAI_API_KEY`, …). API keys come only from
-the environment; a key in a config file is refused so that it never lands in a repository.
+The user layer, later ones winning: built-in defaults, `$ACE_HOME/models.toml`,
+`$ACE_HOME/config.toml`, a workspace `ace.toml` the user ran `ace trust` on, then environment
+variables (`ACE_OPENAI_BASE_URL`, `ACE_LEDGER_URL`, `OPENAI_API_KEY`, …). The workspace layer —
+an `ace.toml` found from the workspace up to its repository root (trust.py) that the user did not
+trust — comes last and may only tighten (layers.py): a cloned repository cannot choose where
+requests and keys go, nor raise what is spent. API keys come only from the environment, from
+variables named `*_API_KEY` or `*_TOKEN` that are not well-known non-LLM secrets.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ace_lsp.orchestrator import layers, trust
+from ace_lsp.orchestrator.config_schema import KINDS, CheckedFile, check
 from ace_lsp.orchestrator.errors import InputError
 from ace_lsp.orchestrator.paths import ace_home
 from ace_lsp.orchestrator.types import Tier
@@ -23,7 +29,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-KINDS = ("openai", "anthropic", "mistral", "gemini", "local")
+__all__ = ["KINDS", "AceConfig", "ProviderSettings", "TierLimits", "load_config"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,12 @@ class AceConfig:
     sources: tuple[Path, ...] = ()  # the files that were read
     ledger_url: str | None = None  # postgresql://…: the team ledger; None: SQLite in `home`
     team: Mapping[str, float | bool] = field(default_factory=dict)  # the [team] section
+    # what a person should read once: unknown keys, a workspace's refused keys, ignored files
+    notices: tuple[str, ...] = ()
+    origins: Mapping[str, tuple[Any, str]] = field(default_factory=dict)  # key -> (value, where)
+    refused: tuple[tuple[Path, layers.Refusal], ...] = ()  # a workspace's keys, not applied
+    workspace_file: Path | None = None
+    workspace_trusted: bool = False
 
     @property
     def ledger_path(self) -> Path:
@@ -119,127 +131,244 @@ class AceConfig:
         return self.home / "team-spool.sqlite3"
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _defaults() -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, default in DEFAULT_PROVIDERS.items():
+        values[f"providers.{name}.kind"] = default.kind
+        values[f"providers.{name}.base_url"] = default.base_url
+        values[f"providers.{name}.key_env"] = default.key_env
+    for tier, limits in DEFAULT_LIMITS.items():
+        values[f"budget.{tier.value}.per_request_usd"] = limits.per_request_usd
+        values[f"budget.{tier.value}.daily_usd"] = limits.daily_usd
+        values[f"budget.{tier.value}.monthly_usd"] = limits.monthly_usd
+    values.update({"hedging.free": False, "hedging.pro": False, "hedging.ultimate": True})
+    values.update(
+        {"calls.max_retries": 2, "calls.retry_after_limit_s": 20.0, "calls.attempt_timeout_s": None}
+    )
+    values["cache.ttl_s"] = 3600.0
+    values["ledger_url"] = None
+    return values
+
+
+# Secrets that are not an LLM provider's key: a config file may never send one as "Bearer …".
+_DENIED_PREFIXES = (
+    "AWS_", "AZURE_", "GCP_", "GOOGLE_CLOUD_", "GITHUB_", "GH_", "GITLAB_", "CI_", "ACTIONS_",
+    "NPM_", "PYPI_", "TWINE_", "DOCKER_", "SLACK_", "STRIPE_", "TWILIO_", "SENDGRID_", "HEROKU_",
+    "VAULT_", "CODECOV_", "SENTRY_", "CLOUDFLARE_", "DIGITALOCEAN_", "NETLIFY_", "VERCEL_",
+    "CIRCLE_", "TRAVIS_", "BUILDKITE_", "DATADOG_", "DD_", "NEW_RELIC_", "SNYK_", "SONAR_",
+    "TF_", "TERRAFORM_", "KUBE", "SSH_", "ACE_",
+)  # fmt: skip
+_KEY_SUFFIXES = ("_API_KEY", "_TOKEN")
+
+
+def _check_key_env(name: str, provider: str, where: str) -> None:
+    upper = name.upper()
+    if not upper.endswith(_KEY_SUFFIXES) or upper.startswith(_DENIED_PREFIXES):
+        raise InputError(
+            f"Provider '{provider}' in {where} reads its key from {name}, which ACE refuses: "
+            "key_env may name only variables ending in _API_KEY or _TOKEN that are not "
+            "well-known non-LLM secrets (AWS_*, GITHUB_TOKEN, NPM_TOKEN, …)."
+        )
+
+
+def _read(path: Path) -> tuple[CheckedFile | None, bytes]:
     try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-        return data
+        raw = path.read_bytes()
     except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"Cannot read ACE's config file {path} ({exc}).") from None
+        return None, b""
+    except OSError as exc:
+        raise InputError(f"Cannot read ACE's config file {path} ({exc.strerror}).") from None
+    return _parse(path, raw), raw
+
+
+def _parse(path: Path, raw: bytes) -> CheckedFile:
+    try:
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise InputError(f"ACE's config file {path} is not UTF-8 text.") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"ACE's config file {path} is not valid TOML ({exc}).") from None
+    return check(data, text, path)
 
 
-def _provider(
-    name: str, table: Mapping[str, Any], env: Mapping[str, str], where: Path
-) -> ProviderSettings:
-    base = DEFAULT_PROVIDERS.get(name)
-    if "api_key" in table:
-        raise InputError(
-            f"{where} holds an API key for {name}; keys belong in the environment, not in files."
+class _Layers:
+    """Dotted values with where each came from, merged file by file."""
+
+    def __init__(self) -> None:
+        self.values = _defaults()
+        self.origins: dict[str, tuple[Any, str]] = {
+            k: (v, "default") for k, v in self.values.items()
+        }
+        self.models: list[Mapping[str, Any]] = []
+        self.notices: list[str] = []
+        self.sources: list[Path] = []
+        self.where: dict[str, str] = {}  # dotted key -> "file:line", for error messages
+
+    def user_file(self, checked: CheckedFile) -> None:
+        self.sources.append(checked.path)
+        self.notices.extend(checked.warnings)
+        for key, value in checked.values.items():
+            line = checked.lines.get(key)
+            self.set(key, value, f"{checked.path}:{line}" if line else str(checked.path))
+        if "ledger_url" in checked.values:
+            _ledger_url(checked.values["ledger_url"], str(checked.path), file=True)
+        if checked.models:
+            self.models.append(checked.models)
+
+    def set(self, key: str, value: Any, where: str) -> None:
+        self.values[key] = value
+        self.origins[key] = (value, where)
+        self.where[key] = where
+
+
+def _workspace(
+    start: Path | None, home: Path, env: Mapping[str, str], merged: _Layers
+) -> tuple[CheckedFile | None, bool]:
+    """The workspace's ace.toml (checked) and whether the user trusted it; notices on the way."""
+    if start is None:
+        return None, False
+    path = trust.find(start, env)
+    if path is None:
+        return None, False
+    found, why = trust.read(path, home)
+    if found is None:
+        merged.notices.append(why or f"ACE ignored {path}.")
+        return None, False
+    checked = _parse(path, found.data)
+    if not found.trusted and str(path.resolve()) in trust.trusted(home):
+        merged.notices.append(
+            f"{path} changed since you ran `ace trust` on it, so it only tightens ACE's settings "
+            "again; run `ace trust` once more if you made the change."
         )
-    kind = str(table.get("kind", base.kind if base else ""))
-    if kind not in KINDS:
-        raise InputError(f"Provider '{name}' in {where} needs `kind`, one of: {', '.join(KINDS)}.")
-    key_env: tuple[str, ...]
-    raw_env = table.get("key_env")
-    if isinstance(raw_env, str):
-        key_env = (raw_env,)
-    elif isinstance(raw_env, list):
-        key_env = tuple(str(e) for e in raw_env)
-    else:
-        key_env = base.key_env if base else ()
-    url = str(table.get("base_url", base.base_url if base else ""))
-    if base and base.base_url_env and env.get(base.base_url_env):
-        url = env[base.base_url_env]
-    key = next((env[e] for e in key_env if env.get(e)), None)
-    try:
-        return ProviderSettings(
+    return checked, found.trusted
+
+
+def _env(merged: _Layers, env: Mapping[str, str]) -> None:
+    for name, default in DEFAULT_PROVIDERS.items():
+        if default.base_url_env and env.get(default.base_url_env):
+            merged.set(
+                f"providers.{name}.base_url",
+                env[default.base_url_env].rstrip("/"),
+                default.base_url_env,
+            )
+    if env.get("ACE_LEDGER_URL"):
+        merged.set(
+            "ledger_url",
+            _ledger_url(env["ACE_LEDGER_URL"], "ACE_LEDGER_URL", file=False),
+            "ACE_LEDGER_URL",
+        )
+
+
+def _refusal_notice(path: Path, refused: list[layers.Refusal], checked: CheckedFile) -> str:
+    parts = []
+    for r in refused:
+        line = checked.lines.get(r.key) or checked.lines.get(".".join(r.key.split(".")[:2]))
+        parts.append(f"`{r.key}`" + (f" (line {line})" if line else "") + f" {r.reason}")
+    return (
+        f"ACE ignored {len(refused)} setting{'s' if len(refused) != 1 else ''} in {path} that a "
+        f"repository may not set: {'; '.join(parts)}. A workspace's ace.toml may only tighten "
+        "ACE (lower caps, higher prices, models off); if you wrote this file, run "
+        f"`ace trust {path}` to allow it."
+    )
+
+
+def _providers(merged: _Layers, env: Mapping[str, str]) -> dict[str, ProviderSettings]:
+    names = sorted({key.split(".")[1] for key in merged.values if key.startswith("providers.")})
+    out: dict[str, ProviderSettings] = {}
+    for name in names:
+
+        def get(key: str, default: Any = None, name: str = name) -> Any:
+            return merged.values.get(f"providers.{name}.{key}", default)
+
+        where = merged.where.get(f"providers.{name}.kind") or next(
+            (w for k, w in merged.where.items() if k.startswith(f"providers.{name}.")), "defaults"
+        )
+        kind = get("kind")
+        if kind not in KINDS:
+            raise InputError(
+                f"Provider '{name}' in {where} needs `kind`, one of: {', '.join(KINDS)}."
+            )
+        key_env: tuple[str, ...] = tuple(get("key_env", ()))
+        if merged.origins.get(f"providers.{name}.key_env", (None, "default"))[1] != "default":
+            for variable in key_env:
+                _check_key_env(variable, name, merged.where[f"providers.{name}.key_env"])
+        default_required = kind != "local" and (name in DEFAULT_PROVIDERS or bool(key_env))
+        out[name] = ProviderSettings(
             name=name,
             kind=kind,
-            base_url=url.rstrip("/"),
-            api_key=key,
+            base_url=str(get("base_url", "")),
+            api_key=next((env[e] for e in key_env if env.get(e)), None),
             key_env=key_env,
-            key_required=bool(
-                table.get("key_required", kind != "local" and (base is not None or bool(key_env)))
-            ),
-            connect_timeout_s=float(table.get("connect_timeout_s", 5.0)),
-            read_timeout_s=float(table.get("read_timeout_s", 60.0)),
+            key_required=bool(get("key_required", default_required)),
+            connect_timeout_s=float(get("connect_timeout_s", 5.0)),
+            read_timeout_s=float(get("read_timeout_s", 60.0)),
         )
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"Provider '{name}' in {where} has an invalid value ({exc}).") from None
-
-
-def _limits(
-    table: Mapping[str, Any], current: Mapping[Tier, TierLimits], where: Path
-) -> dict[Tier, TierLimits]:
-    out = dict(current)
-    for tier in Tier:
-        raw = table.get(tier.value)
-        if raw is None:
-            continue
-        try:
-            cur = out[tier]
-
-            def value(key: str, now: float | None, raw: Any = raw) -> float | None:
-                v = raw.get(key, now)
-                return None if v is None or v is False else float(v)
-
-            per_request = value("per_request_usd", cur.per_request_usd)
-            out[tier] = TierLimits(
-                per_request if per_request is not None else cur.per_request_usd,
-                value("daily_usd", cur.daily_usd),
-                value("monthly_usd", cur.monthly_usd),
-            )
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise InputError(f"[budget.{tier.value}] in {where} is invalid ({exc}).") from None
     return out
 
 
-def _calls(table: Mapping[str, Any]) -> dict[str, Any]:
-    """The [calls] section: retries and timeouts."""
-    out: dict[str, Any] = {}
-    try:
-        if "max_retries" in table:
-            out["max_retries"] = max(int(table["max_retries"]), 0)
-        if "retry_after_limit_s" in table:
-            out["retry_after_limit_s"] = float(table["retry_after_limit_s"])
-        if "attempt_timeout_s" in table:
-            out["attempt_timeout_s"] = float(table["attempt_timeout_s"]) or None
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"The [calls] section of ACE's config is invalid ({exc}).") from None
-    return out
+def _limits(values: Mapping[str, Any]) -> dict[Tier, TierLimits]:
+    return {
+        tier: TierLimits(
+            float(values[f"budget.{tier.value}.per_request_usd"]),
+            values[f"budget.{tier.value}.daily_usd"],
+            values[f"budget.{tier.value}.monthly_usd"],
+        )
+        for tier in Tier
+    }
 
 
-_TEAM_KEYS = {
-    "offline_usd": float,
-    "reservation_ttl_s": float,
-    "reconnect_s": float,
-    "share_health": bool,
-    "health_refresh_s": float,
-    "connect_timeout_s": float,
-}
+def load_config(workspace: Path | None = None, env: Mapping[str, str] | None = None) -> AceConfig:
+    """The layers in order (see the module docstring); `workspace` is the folder to look up from."""
+    env = os.environ if env is None else env
+    home = ace_home(env)
+    merged = _Layers()
+    for name in ("models.toml", "config.toml"):
+        checked, _ = _read(home / name)
+        if checked is not None:
+            merged.user_file(checked)
+    ws, ws_trusted = _workspace(workspace, home, env, merged)
+    if ws is not None and ws_trusted:
+        merged.user_file(ws)
+    _env(merged, env)
+    refused: list[tuple[Path, layers.Refusal]] = []
+    if ws is not None and not ws_trusted:
+        from ace_lsp.orchestrator.registry import Registry
 
-
-def _team(table: Mapping[str, Any], where: Path) -> dict[str, float | bool]:
-    """The [team] section: how the team ledger behaves (see orchestrator/team/shared.py)."""
-    out: dict[str, float | bool] = {}
-    for key, value in table.items():
-        kind = _TEAM_KEYS.get(key)
-        if kind is None:
-            raise InputError(
-                f"[team] in {where} has an unknown key '{key}'; known: {', '.join(_TEAM_KEYS)}."
-            )
-        if kind is bool:
-            if not isinstance(value, bool):
-                raise InputError(f"[team] {key} in {where} must be true or false.")
-            out[key] = value
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise InputError(f"[team] {key} in {where} must be a non-negative number.")
-        out[key] = float(value)
-    return out
+        merged.sources.append(ws.path)
+        merged.notices.extend(ws.warnings)
+        kept, no = layers.tighten(merged.values, ws.values)
+        for key, value in kept.items():
+            line = ws.lines.get(key)
+            merged.set(key, value, f"{ws.path}:{line}" if line else str(ws.path))
+        models, no_models = layers.tighten_models(Registry.from_tables(merged.models), ws.models)
+        if models:
+            merged.models.append(models)
+        no += no_models
+        if no:
+            merged.notices.append(_refusal_notice(ws.path, no, ws))
+            refused = [(ws.path, r) for r in no]
+    values = merged.values
+    team = {key.split(".", 1)[1]: value for key, value in values.items() if key.startswith("team.")}
+    return AceConfig(
+        home=home,
+        providers=_providers(merged, env),
+        limits=_limits(values),
+        hedging={tier: bool(values[f"hedging.{tier.value}"]) for tier in Tier},
+        cache_ttl_s=float(values["cache.ttl_s"]),
+        max_retries=int(values["calls.max_retries"]),
+        retry_after_limit_s=float(values["calls.retry_after_limit_s"]),
+        attempt_timeout_s=values["calls.attempt_timeout_s"],
+        model_tables=tuple(merged.models),
+        sources=tuple(merged.sources),
+        ledger_url=values["ledger_url"],
+        team=team,
+        notices=tuple(merged.notices),
+        origins=dict(merged.origins),
+        refused=tuple(refused),
+        workspace_file=ws.path if ws is not None else None,
+        workspace_trusted=ws_trusted,
+    )
 
 
 def _ledger_url(value: object, where: str, *, file: bool) -> str:
@@ -258,72 +387,3 @@ def _ledger_url(value: object, where: str, *, file: bool) -> str:
                 "PGPASSWORD (or in ACE_LEDGER_URL), not in files."
             )
     return url
-
-
-def load_config(workspace: Path | None = None, env: Mapping[str, str] | None = None) -> AceConfig:
-    """Defaults, `$ACE_HOME/config.toml` and `models.toml`, `<workspace>/ace.toml`, then env."""
-    env = os.environ if env is None else env
-    home = ace_home(env)
-    files = [home / "config.toml"]
-    if workspace is not None:
-        files.append(workspace / "ace.toml")
-    provider_tables: dict[str, dict[str, Any]] = {name: {} for name in DEFAULT_PROVIDERS}
-    provider_where: dict[str, Path] = {}
-    limits: dict[Tier, TierLimits] = dict(DEFAULT_LIMITS)
-    hedging = {Tier.FREE: False, Tier.PRO: False, Tier.ULTIMATE: True}
-    cache_ttl = 3600.0
-    calls: dict[str, Any] = {}
-    models: list[Mapping[str, Any]] = []
-    sources: list[Path] = []
-    ledger_url: str | None = None
-    team: dict[str, float | bool] = {}
-    user_models = _read(home / "models.toml")
-    if user_models:
-        sources.append(home / "models.toml")
-        models.append(user_models.get("models", {}))
-    for path in files:
-        data = _read(path)
-        if not data:
-            continue
-        sources.append(path)
-        for name, table in data.get("providers", {}).items():
-            provider_tables.setdefault(name, {}).update(table)
-            provider_where[name] = path
-        limits = _limits(data.get("budget", {}), limits, path)
-        for tier_name, on in data.get("hedging", {}).items():
-            try:
-                hedging[Tier(tier_name)] = bool(on)
-            except ValueError:
-                raise InputError(
-                    f"[hedging] in {path} names an unknown tier '{tier_name}'."
-                ) from None
-        cache_ttl = float(data.get("cache", {}).get("ttl_s", cache_ttl))
-        calls.update(data.get("calls", {}))
-        if "models" in data:
-            models.append(data["models"])
-        if ("ledger_url" in data or "team" in data) and path != home / "config.toml":
-            raise InputError(
-                f"{path} sets the team ledger; only ACE's own config.toml or ACE_LEDGER_URL may "
-                "(a workspace must not choose where usage goes)."
-            )
-        if "ledger_url" in data:
-            ledger_url = _ledger_url(data["ledger_url"], str(path), file=True)
-        team.update(_team(data.get("team", {}), path))
-    if env.get("ACE_LEDGER_URL"):
-        ledger_url = _ledger_url(env["ACE_LEDGER_URL"], "ACE_LEDGER_URL", file=False)
-    providers = {
-        name: _provider(name, table, env, provider_where.get(name, home / "config.toml"))
-        for name, table in provider_tables.items()
-    }
-    return AceConfig(
-        home=home,
-        providers=providers,
-        limits=limits,
-        hedging=hedging,
-        cache_ttl_s=cache_ttl,
-        **_calls(calls),
-        model_tables=tuple(models),
-        sources=tuple(sources),
-        ledger_url=ledger_url,
-        team=team,
-    )

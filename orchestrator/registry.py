@@ -233,6 +233,11 @@ def _layer(model_id: str, table: Any) -> dict[str, Any]:
     return out
 
 
+def layer_keys(model_id: str, table: Any) -> dict[str, Any]:
+    """One `[models]` entry checked, with its prices as `input_per_1k` / `output_per_1k`."""
+    return _layer(model_id, table)
+
+
 def _finish(model_id: str, keys: Mapping[str, Any]) -> ModelSpec:
     """A ModelSpec from merged keys; a missing required key is an InputError."""
     if "provider" not in keys:

@@ -18,6 +18,7 @@ from ace_lsp.server import __version__
 from ace_lsp.server.settings import Settings
 
 if TYPE_CHECKING:
+    from ace_lsp.orchestrator.config import AceConfig
     from ace_lsp.server.documents import DocumentStore
 
 log = logging.getLogger(__name__)
@@ -148,13 +149,23 @@ class AceServer(LanguageServer):
             self._opening = self._opening or asyncio.Lock()
             async with self._opening:
                 if self._orchestrator is None:
-                    orch = await Orchestrator.open(workspace=self.workspace_root)
+                    orch = await Orchestrator.open(await self._config())
                     self._orchestrator = orch
                     if orch.team is not None:
                         orch.team.on_state = self._team_state
                         if orch.team.state == "offline":
                             self._team_state("offline")
         return self._orchestrator
+
+    async def _config(self) -> AceConfig:
+        """The config of the workspace; what it refused or ignored is told to the user once."""
+        from ace_lsp.orchestrator.config import load_config
+
+        config = await asyncio.to_thread(load_config, self.workspace_root)
+        for notice in config.notices:
+            log.warning(notice)
+            self.tell(f"ACE: {notice}", lsp.MessageType.Warning)
+        return config
 
     def _team_state(self, state: str) -> None:
         """The team ledger went away or came back: say so once, refresh the budget display."""

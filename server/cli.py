@@ -1,4 +1,4 @@
-"""The `ace` command line: fix, serve, models, usage, doctor, team; each in its own module.
+"""The `ace` command line: fix, serve, models, usage, doctor, team, trust, config; one module each.
 
 Exit codes: 0 success, 1 the job could not be done (the reason is printed), 2 usage or input error.
 """
@@ -74,6 +74,21 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="print JSON")
     doctor.add_argument("--user", default=os.environ.get("ACE_USER", "local"), help="user id")
     doctor.add_argument("--tier", choices=[t.value for t in Tier], default="pro")
+
+    trust = sub.add_parser(
+        "trust", help="let a workspace's ace.toml set providers, models and budgets"
+    )
+    trust.add_argument("path", nargs="?", type=Path, help="the ace.toml (default: the one here)")
+    trust.add_argument("--list", action="store_true", help="list the trusted files")
+    trust.add_argument("--revoke", action="store_true", help="stop trusting the file")
+
+    config = sub.add_parser("config", help="show ACE's settings and where each comes from")
+    config_sub = config.add_subparsers(
+        dest="config_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    check = config_sub.add_parser("check", help="each key, its value and its layer")
+    check.add_argument("path", nargs="?", type=Path, help="a file or folder in the workspace")
+    check.add_argument("--json", action="store_true", help="print JSON")
 
     from ace_lsp.server.cli_team import add_parser as add_team
 

@@ -18,7 +18,6 @@ from rich.table import Table
 
 from ace_lsp.orchestrator.ace import ace_auto_fix
 from ace_lsp.orchestrator.call import CallOptions, Orchestrator
-from ace_lsp.orchestrator.config import load_config
 from ace_lsp.orchestrator.errors import AceError
 from ace_lsp.orchestrator.registry import ModelSpec
 from ace_lsp.orchestrator.types import (
@@ -31,6 +30,7 @@ from ace_lsp.orchestrator.types import (
     TextRange,
     Tier,
 )
+from ace_lsp.server.cli_config import load_and_tell
 
 PROBE = (Message("user", "Reply with the single word OK."),)
 LOCAL_SAMPLE = "import os\n"
@@ -104,7 +104,7 @@ def ledger_line(orch: Orchestrator) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
-    config = load_config(Path.cwd())
+    config = load_and_tell(Path.cwd())
     orch = await Orchestrator.open(config)
     try:
         results = await checks(orch, args.user, Tier(args.tier))

@@ -21,14 +21,6 @@ from ace_lsp.orchestrator.types import Attempt, CodeIssue, Position, RiskLevel, 
 EXIT_FIXED = 0
 
 
-def find_workspace(path: Path) -> Path | None:
-    """The nearest folder at or above `path` holding an `ace.toml`."""
-    for folder in [path.resolve().parent, *path.resolve().parents]:
-        if (folder / "ace.toml").is_file():
-            return folder
-    return None
-
-
 def read_text(path: Path) -> str:
     try:
         data = path.read_bytes()
@@ -132,7 +124,7 @@ def _print_diff(diff: str) -> None:
 async def run(args: argparse.Namespace) -> int:
     from ace_lsp.orchestrator.ace import ace_auto_fix
     from ace_lsp.orchestrator.call import Orchestrator
-    from ace_lsp.orchestrator.config import load_config
+    from ace_lsp.server.cli_config import load_and_tell
 
     text = read_text(args.path)
     language = args.language
@@ -142,7 +134,7 @@ async def run(args: argparse.Namespace) -> int:
     if not issues:
         where = f" on line {args.line}" if args.line is not None else ""
         raise NoFix(f"Nothing to fix: no diagnostics{where} in {args.path}.")
-    orchestrator = await Orchestrator.open(load_config(find_workspace(args.path)))
+    orchestrator = await Orchestrator.open(load_and_tell(args.path.resolve().parent))
     try:
         result = await ace_auto_fix(
             orchestrator,

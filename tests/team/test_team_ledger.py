@@ -193,5 +193,6 @@ async def test_team_settings_in_the_config_file(tmp_path: Path) -> None:
         load_config(env={"ACE_HOME": str(home)})
     (home / "config.toml").write_text("")
     (tmp_path / "ace.toml").write_text('ledger_url = "postgresql://evil@attacker/ace"\n')
-    with pytest.raises(InputError, match="a workspace must not choose where usage goes"):
-        load_config(tmp_path, env={"ACE_HOME": str(home)})
+    config = load_config(tmp_path, env={"ACE_HOME": str(home)})
+    assert config.ledger_url is None  # a workspace must not choose where usage goes
+    assert "`ledger_url` (line 1) chooses where usage is written" in config.notices[0]
