@@ -65,7 +65,7 @@ class _Titles:
             return
         s = ls.settings
         request = LLMRequest(task, (Message("user", ""),), tier=s.tier, user=s.user_id)
-        chain = orch.route(request, s.call_options(task)).chain
+        chain = orch.route(request, s.call_options(task, orch.budget)).chain
         self.model = chain[0] if chain else None
         self.routable = bool(chain)
 

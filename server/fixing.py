@@ -193,7 +193,7 @@ async def _one(
             user=settings.user_id,
             language=doc.language,
             tree=doc.tree,
-            options=settings.call_options(TaskType.AUTO_FIX, on_progress=report),
+            options=settings.call_options(TaskType.AUTO_FIX, orch.budget, on_progress=report),
             mask_secrets=settings.mask_secrets,
         )
     except NoFix as exc:
@@ -224,8 +224,9 @@ async def run(ls: AceServer, job: Job, token: lsp.ProgressToken | None = None) -
 async def _edits(ls: AceServer, doc: DocState, job: Job, report: Report) -> list[TextEdit]:
     if job.kind == IMPROVE:
         settings = ls.settings
+        orch = await ls.orchestrator()
         improved = await ace_improve(
-            await ls.orchestrator(),
+            orch,
             file_path=doc.path,
             code=doc.source.text,
             lines=_lines_of(ls, doc, job.range),
@@ -233,7 +234,7 @@ async def _edits(ls: AceServer, doc: DocState, job: Job, report: Report) -> list
             user=settings.user_id,
             language=doc.language,
             tree=doc.tree,
-            options=settings.call_options(TaskType.REFACTOR, on_progress=report),
+            options=settings.call_options(TaskType.REFACTOR, orch.budget, on_progress=report),
             mask_secrets=settings.mask_secrets,
         )
         status.remember_call(ls, improved.model, improved.attempts)

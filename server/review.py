@@ -388,7 +388,9 @@ async def review_span(
                 user=settings.user_id,
                 language=doc.language,
                 tree=doc.tree,
-                options=settings.call_options(TaskType.CODE_REVIEW, on_progress=report),
+                options=settings.call_options(
+                    TaskType.CODE_REVIEW, orch.budget, on_progress=report
+                ),
                 mask_secrets=settings.mask_secrets,
             )
     except asyncio.CancelledError:

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from lsprotocol import types as lsp
 
-from ace_lsp.orchestrator.types import Position, RiskLevel, Tier
+from ace_lsp.orchestrator.budget import Budget
+from ace_lsp.orchestrator.types import Position, RiskLevel, TaskType, Tier
 from ace_lsp.server.positions import from_client, to_client
 from ace_lsp.server.settings import Settings, parse_settings
 
@@ -69,3 +70,46 @@ def test_a_misspelt_setting_is_reported() -> None:
         "ACE setting 'userid' is unknown, so it was ignored; ACE knows: dailyBudget, hedging, "
         "hoverReview, maskSecrets, models, monthlyBudget, prefetch, riskLevel, tier, userId."
     ]
+
+
+# A repository's .vscode/settings.json arrives under "workspace": it may only tighten.
+@pytest.mark.parametrize(
+    ("user", "workspace", "expect", "refused"),
+    [
+        pytest.param({"tier": "pro"}, {"tier": "ultimate"}, {"tier": Tier.PRO}, True, id="tier-up"),
+        pytest.param({"tier": "pro"}, {"tier": "free"}, {"tier": Tier.FREE}, False, id="tier-down"),
+        pytest.param({}, {"riskLevel": "aggressive"}, {}, True, id="risk-up"),
+        pytest.param({}, {"riskLevel": "conservative"}, {}, False, id="risk-down"),
+        pytest.param({}, {"hoverReview": "auto"}, {"hover_review": "cached"}, True, id="hover-up"),
+        pytest.param({}, {"hoverReview": "off"}, {"hover_review": "off"}, False, id="hover-off"),
+        pytest.param({}, {"prefetch": True}, {"prefetch": False}, True, id="prefetch-on"),
+        pytest.param({"prefetch": True}, {"prefetch": False}, {"prefetch": False}, False, id="pf"),
+        pytest.param({}, {"hedging": True}, {"hedging": None}, True, id="hedging-on"),
+        pytest.param({}, {"hedging": False}, {"hedging": False}, False, id="hedging-off"),
+        pytest.param({}, {"maskSecrets": False}, {"mask_secrets": True}, True, id="unmask"),
+        pytest.param({}, {"userId": "victim"}, {"user_id": "local"}, True, id="user-id"),
+        pytest.param({}, {"models": {"AUTO_FIX": "claude-3-opus"}}, {"models": {}}, True, id="m"),
+        pytest.param({}, {"dailyBudget": 1e9}, {"workspace_daily_cap": 1e9}, False, id="cap"),
+        pytest.param({}, {"tier": "gold"}, {"tier": Tier.FREE}, True, id="invalid"),
+    ],
+)
+def test_workspace_settings_only_tighten(
+    user: dict[str, Any], workspace: dict[str, Any], expect: dict[str, Any], refused: bool
+) -> None:
+    settings, problems = parse_settings({**user, "workspace": workspace})
+    for name, value in expect.items():
+        assert getattr(settings, name) == value
+    assert bool(problems) is refused
+    if refused:
+        assert "may only tighten" in problems[0] and repr(next(iter(workspace))) in problems[0]
+
+
+def test_a_workspace_budget_only_lowers_the_users() -> None:
+    budget = Budget()  # the tiers' defaults: free $0.50 a day, $5 a month
+    settings, _ = parse_settings({"workspace": {"dailyBudget": 1e9, "monthlyBudget": 1}})
+    options = settings.call_options(TaskType.AUTO_FIX, budget)
+    assert (options.daily_usd, options.monthly_usd) == (0.50, 1)
+    settings, _ = parse_settings({"dailyBudget": 2, "workspace": {"dailyBudget": 0.25}})
+    assert settings.call_options(TaskType.AUTO_FIX, budget).daily_usd == 0.25
+    settings, _ = parse_settings({"dailyBudget": 2})
+    assert settings.call_options(TaskType.AUTO_FIX, budget).daily_usd == 2  # the user's own
