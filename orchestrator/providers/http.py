@@ -85,9 +85,20 @@ class HttpProvider:
                 timeout=httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s),
                 limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
                 transport=self._transport,
-                follow_redirects=False,
+                follow_redirects=False,  # a redirect would carry the key to another host
+                event_hooks={"request": [self._same_origin]},
             )
         return self._client
+
+    async def _same_origin(self, request: httpx.Request) -> None:
+        """The key goes only to the provider's configured origin: refuse any other URL."""
+        base = httpx.URL(self.settings.base_url)
+        url = request.url
+        if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
+            raise ProviderUnavailable(
+                f"{self.name}: ACE refused to send a request to {url.scheme}://{url.host}, "
+                "which is not this provider's configured base_url."
+            )
 
     async def aclose(self) -> None:
         if self._client is not None:
