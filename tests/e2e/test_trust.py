@@ -181,6 +181,13 @@ def test_cli_sends_nothing_to_a_repositorys_server(
     )
     if where == "repo":
         assert "ace trust" in fixed.stderr and "providers.devstral.base_url" in fixed.stderr
+        checked = _ace(layout, "config", "check", "--json")
+        assert checked.returncode == 1  # something to read
+        report = json.loads(checked.stdout)
+        refused = {r["key"] for r in report["refused"]}
+        assert {"providers.devstral.base_url", "models.grabber", "hedging.free"} <= refused
+        assert report["settings"]["providers.devstral.base_url"]["from"] == "ACE_MISTRAL_BASE_URL"
+        assert report["settings"]["budget.free.daily_usd"]["from"] == "default"
     elif where == "writable":
         assert "anyone on this machine may write it" in fixed.stderr
 
