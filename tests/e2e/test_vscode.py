@@ -166,8 +166,54 @@ def _package_lint_extension(node: str, out: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_vscode_fix_with_ace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _hostile(workspace: Path, markers: Path) -> Path:
+    """What a hostile repository would try: its own `ace_lsp` and `server` packages (imported by
+    a `python -m` started inside it) and its own launch settings. Each leaves a marker if run."""
+    markers.mkdir()
+    for name in ("server/__main__.py", "ace_lsp/__init__.py", "ace_lsp/server/__main__.py"):
+        file = workspace / name
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(f"open({str(markers / name.replace('/', '.'))!r}, 'w').close()\n")
+    touch = ["/bin/sh", "-c", f"touch {markers}/workspace-setting"]
+    (workspace / ".vscode").mkdir()
+    (workspace / ".vscode" / "settings.json").write_text(
+        json.dumps(
+            {
+                # machine-scoped: VS Code ignores them here, even in a trusted workspace
+                "ace.server.command": touch,
+                "ace.server.python": f"{workspace}/python3",
+                "ace.maskSecrets": True,  # a workspace may tighten: no warning
+            }
+        )
+    )
+    return markers
+
+
+def _server_starts(logs: Path) -> list[tuple[str, str]]:
+    """(launch, working folder) of each server start in the ACE output channel's log."""
+    pattern = re.compile(r"Starting the ACE server: (.*) \(in (.*)\)$", re.MULTILINE)
+    return [
+        (m.group(1), m.group(2))
+        for path in sorted(logs.rglob("ACE.log"))
+        for m in pattern.finditer(path.read_text(errors="replace"))
+    ]
+
+
+@pytest.mark.parametrize(
+    "launch",
+    [
+        pytest.param("setting", id="ace.server.command"),
+        # no setting: the extension finds `ace` on its PATH and runs `ace serve`
+        pytest.param("path", id="ace-on-path"),
+    ],
+)
+def test_vscode_fix_with_ace(
+    launch: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     tools = _tools()
+    ace = Path(sys.executable).parent / "ace"
+    if launch == "path" and not os.access(ace, os.X_OK):
+        pytest.skip(f"no `ace` console script next to {sys.executable}")
     started = time.monotonic()
     vsix = tmp_path / "ace.vsix"  # a copy: the one in clients/vscode may be rebuilt meanwhile
     shutil.copyfile(tools["vsix"], vsix)
@@ -176,6 +222,7 @@ def test_vscode_fix_with_ace(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     workspace.mkdir()
     (workspace / "broken.py").write_text(SOURCE, encoding="utf-8")
     (workspace / "ruff.toml").write_text('[lint]\nselect = ["F", "E7"]\n', encoding="utf-8")
+    markers = _hostile(workspace, tmp_path / "markers")
     shots = tmp_path / "screenshots"
 
     lint_vsix = tmp_path / "ace-e2e-lint.vsix"
@@ -188,6 +235,12 @@ def test_vscode_fix_with_ace(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     for name in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         env[name] = str(tmp_path / "home" / name.lower())
         os.makedirs(env[name], exist_ok=True)
+    if launch == "path":
+        # As a user would: VS Code gives its extension host the PATH of a login shell, which
+        # /etc/profile resets, so ~/.profile adds the folder with `ace`.
+        env["PATH"] = f"{ace.parent}{os.pathsep}{env.get('PATH', '')}"
+        env["SHELL"] = "/bin/sh"
+        Path(env["HOME"], ".profile").write_text(f'PATH="{ace.parent}:$PATH"\n', encoding="utf-8")
     common = [
         tools["code_server"],
         "--config",
@@ -207,7 +260,6 @@ def test_vscode_fix_with_ace(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert installed.returncode == 0, installed.stdout + installed.stderr
 
     settings = {
-        "ace.server.command": [sys.executable, "-m", "ace_lsp.server"],
         "telemetry.telemetryLevel": "off",
         "workbench.startupEditor": "none",
         "workbench.welcomePage.walkthroughs.openOnInstall": False,
@@ -221,7 +273,9 @@ def test_vscode_fix_with_ace(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "files.autoSave": "off",
         "chat.disableAIFeatures": True,
     }
-    for scope in ("User", "Machine"):  # ace.server.command is machine-overridable
+    if launch == "setting":
+        settings["ace.server.command"] = [sys.executable, "-m", "ace_lsp.server"]
+    for scope in ("User", "Machine"):  # ace.server.command is machine-scoped
         (data / scope).mkdir(parents=True, exist_ok=True)
         (data / scope / "settings.json").write_text(json.dumps(settings, indent=2))
 
@@ -326,3 +380,12 @@ def test_vscode_fix_with_ace(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     ]
     assert not ace_alarms, f"ACE warned during a plain fix (screenshots in {shots}): {ace_alarms}"
     assert activation is not None, f"no activation of {ace_id} in {data / 'logs'}"
+    # the launch asked for, started outside the workspace (in the extension's storage folder)
+    starts = _server_starts(data / "logs")
+    assert starts, f"no server start in the ACE log under {data / 'logs'}"
+    expected = f"{sys.executable} -m ace_lsp.server" if launch == "setting" else f"{ace} serve"
+    for argv, folder in starts:
+        assert argv == expected
+        assert not Path(folder).resolve().is_relative_to(workspace.resolve()), folder
+        assert Path(folder).resolve().is_relative_to(data.resolve()), folder
+    assert sorted(p.name for p in markers.iterdir()) == [], "the workspace's code ran"

@@ -14,7 +14,7 @@ let server: AceServer | undefined;
 export function activate(context: vscode.ExtensionContext): void {
   const channel = vscode.window.createOutputChannel("ACE", { log: true });
   const keys = new ApiKeys(context.secrets);
-  server = new AceServer(channel, () => keys.environment());
+  server = new AceServer(channel, () => keys.environment(), context.globalStorageUri);
   const ace = server;
   const status = new BudgetStatus(ace);
   const views = new Views(ace);

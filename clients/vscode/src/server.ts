@@ -1,7 +1,8 @@
 /**
  * The ACE language server process and its client: `ace serve` over stdio (see
  * pure/serverCommand.ts for which command), restarted with backoff when it stops on its own, its
- * stderr in the "ACE" output channel. API keys reach it only through its environment.
+ * stderr in the "ACE" output channel. API keys reach it only through its environment. It runs in
+ * the extension's own storage folder, never in the workspace (issue 12: Workspace Trust).
  */
 
 import { spawn, type ChildProcess } from "node:child_process";
@@ -25,9 +26,9 @@ import {
 import { aceLanguages } from "../package.json";
 import { Backoff } from "./pure/backoff";
 import { serverEnvironment } from "./pure/providers";
-import { describeLaunch, findOnPath, resolveLaunch, type Launch } from "./pure/serverCommand";
+import { describeLaunch, findExecutable, launchEnvironment, resolveLaunch, type Launch } from "./pure/serverCommand";
 import { parseLogLine, type LogLevel } from "./pure/serverLog";
-import { configurationMiddleware, serverSettings, type SettingsTarget } from "./settings";
+import { configurationMiddleware, launchSetting, serverSettings, type SettingsTarget } from "./settings";
 
 /** Start failures in a row (the server never answered `initialize`) before waiting for the user. */
 const MAX_START_FAILURES = 3;
@@ -52,9 +53,9 @@ function isExecutable(file: string): boolean {
   }
 }
 
+/** The absolute file `name` runs, from absolute PATH folders only; undefined when there is none. */
 function which(name: string): string | undefined {
-  if (path.isAbsolute(name) || name.includes(path.sep)) return isExecutable(name) ? name : undefined;
-  return findOnPath(name, {
+  return findExecutable(name, {
     pathVar: process.env.PATH,
     delimiter: path.delimiter,
     extensions: process.platform === "win32" ? (process.env.PATHEXT ?? ".EXE;.CMD;.BAT").split(";") : [],
@@ -62,14 +63,27 @@ function which(name: string): string | undefined {
   });
 }
 
+/** The launch from the user's own settings: `ace.server.*` are machine-scoped, a workspace cannot set them. */
 function currentLaunch(): Launch {
-  const config = vscode.workspace.getConfiguration("ace");
-  return resolveLaunch(config.get("server.command"), config.get("server.python"), which);
+  return resolveLaunch(launchSetting("server.command"), launchSetting("server.python"), which);
 }
 
-function workingDirectory(): string {
-  const folder = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === "file");
-  return folder?.uri.fsPath ?? os.homedir();
+/**
+ * The server's working folder: the extension's global storage folder, which belongs to this user
+ * and this extension (not the workspace, whose `server/` or `ace_lsp/` a non-isolated
+ * `python -m …` in `ace.server.command` would import, and not the shared temp folder, where
+ * another local user could put them). The home folder if it cannot be made.
+ */
+function workingDirectory(storage: vscode.Uri): string {
+  if (storage.scheme === "file") {
+    try {
+      fs.mkdirSync(storage.fsPath, { recursive: true, mode: 0o700 });
+      return storage.fsPath;
+    } catch {
+      // read-only or odd profile folder: the home folder is still the user's own
+    }
+  }
+  return os.homedir();
 }
 
 export class AceServer implements SettingsTarget, vscode.Disposable {
@@ -86,6 +100,8 @@ export class AceServer implements SettingsTarget, vscode.Disposable {
   constructor(
     private readonly channel: vscode.LogOutputChannel,
     private readonly apiKeys: () => Promise<Record<string, string>>,
+    /** The extension's global storage folder (`ExtensionContext.globalStorageUri`): the working folder. */
+    private readonly storage: vscode.Uri,
   ) {
     const options: LanguageClientOptions = {
       documentSelector,
@@ -174,7 +190,8 @@ export class AceServer implements SettingsTarget, vscode.Disposable {
       const reason = `${launch.command} was not found`;
       this.channel.error(
         `Cannot start the ACE server: ${reason}. Install ACE (pip install ace-lsp), or set ` +
-          `"ace.server.command" or "ace.server.python", then run "ACE: Restart Server".`,
+          `"ace.server.command" or "ace.server.python" (an absolute path, or a name on PATH) in your ` +
+          `user settings, then run "ACE: Restart Server".`,
       );
       this.setState({ kind: "stopped", reason });
       return;
@@ -232,11 +249,14 @@ export class AceServer implements SettingsTarget, vscode.Disposable {
 
   private async spawn(): Promise<ChildProcess> {
     const launch = currentLaunch();
-    const cwd = workingDirectory();
+    // By its absolute path: the OS's own PATH search could read a relative entry against `cwd`.
+    const command = which(launch.command);
+    if (command === undefined) throw new Error(`${launch.command} was not found`);
+    const cwd = workingDirectory(this.storage);
     // Only the argv is logged; the environment carries the keys and is never written anywhere.
-    this.channel.info(`Starting the ACE server: ${describeLaunch(launch)} (in ${cwd})`);
-    const env = serverEnvironment(process.env, await this.apiKeys());
-    const child = spawn(launch.command, [...launch.args], { cwd, env, stdio: "pipe", windowsHide: true });
+    this.channel.info(`Starting the ACE server: ${describeLaunch({ ...launch, command })} (in ${cwd})`);
+    const env = launchEnvironment(launch, serverEnvironment(process.env, await this.apiKeys()));
+    const child = spawn(command, [...launch.args], { cwd, env, stdio: "pipe", windowsHide: true });
     await new Promise<void>((resolve, reject) => {
       child.once("spawn", resolve);
       child.once("error", (error) =>

@@ -1,18 +1,34 @@
 /**
  * The `ace.*` settings for the server: sent as `initializationOptions`, answered to
  * `workspace/configuration` (section `ace`), and pushed with `workspace/didChangeConfiguration`
- * when they change. Launch settings (`ace.server.*`) restart the server instead.
+ * when they change or the workspace becomes trusted. The user's values go flat, the workspace's
+ * under `workspace` (pure/settingsMap.ts), which the server lets only tighten. Launch settings
+ * (`ace.server.*`) restart the server instead.
  */
 
 import * as vscode from "vscode";
 import { ResponseError, type ConfigurationMiddleware } from "vscode-languageclient/node";
 
-import { answerConfiguration, inSection, SECTION, SERVER_SETTINGS, toServerSettings } from "./pure/settingsMap";
+import {
+  answerConfiguration,
+  inSection,
+  layeredSettings,
+  SECTION,
+  SERVER_SETTINGS,
+  userValue,
+} from "./pure/settingsMap";
 
-/** The server's flat settings object, from the current configuration. */
+/** The server's settings object, user and workspace layers, from the current configuration. */
 export function serverSettings(): Record<string, unknown> {
-  const config = vscode.workspace.getConfiguration(SECTION);
-  return toServerSettings((key) => config.get(inSection(key)));
+  // The first folder's values, as the server's root is the first folder.
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const config = vscode.workspace.getConfiguration(SECTION, folder);
+  return layeredSettings((key) => config.inspect(inSection(key)), { trusted: vscode.workspace.isTrusted });
+}
+
+/** A launch setting (`server.command`, `server.python`) from the user's settings only, never the workspace's. */
+export function launchSetting(key: string): unknown {
+  return userValue(vscode.workspace.getConfiguration(SECTION).inspect(key));
 }
 
 /** Answers section `ace` with the mapped settings; other sections as VS Code has them. */
@@ -33,11 +49,15 @@ export interface SettingsTarget {
 
 export function watchSettings(target: SettingsTarget): vscode.Disposable {
   const keys = Object.keys(SERVER_SETTINGS);
-  return vscode.workspace.onDidChangeConfiguration((e) => {
-    if (e.affectsConfiguration(`${SECTION}.server`)) {
-      void target.restart("the server settings changed");
-    } else if (keys.some((key) => e.affectsConfiguration(key))) {
-      target.sendSettings(serverSettings());
-    }
-  });
+  return vscode.Disposable.from(
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration(`${SECTION}.server`)) {
+        void target.restart("the server settings changed");
+      } else if (keys.some((key) => e.affectsConfiguration(key))) {
+        target.sendSettings(serverSettings());
+      }
+    }),
+    // Trusted now: the workspace's values of restricted settings count (still only to tighten).
+    vscode.workspace.onDidGrantWorkspaceTrust(() => target.sendSettings(serverSettings())),
+  );
 }

@@ -7,6 +7,7 @@ import * as vscode from "vscode";
 
 import { contributes } from "../package.json";
 import { asBudget, statusLevel, statusText, tooltipLines, type Budget, type StatusLevel } from "./pure/budget";
+import { userValue, workspaceValue } from "./pure/settingsMap";
 import type { AceServer, ServerState } from "./server";
 
 export const BUDGET_NOTIFICATION = "ace/budget";
@@ -105,11 +106,15 @@ export async function showStatusMenu(status: BudgetStatus): Promise<void> {
   if (picked) await vscode.commands.executeCommand(picked.command);
 }
 
-/** Pick a tier and write `ace.tier` where it is set now (workspace or user). */
+/**
+ * Pick a tier and write `ace.tier` to the user's settings: a workspace's `ace.tier` can only lower
+ * the user's (the server lets workspace settings only tighten), so writing it there could not raise it.
+ */
 export async function changeTier(): Promise<void> {
   const setting = contributes.configuration.properties["ace.tier"];
-  const config = vscode.workspace.getConfiguration("ace");
-  const current = config.get<string>("tier");
+  const config = vscode.workspace.getConfiguration("ace", vscode.workspace.workspaceFolders?.[0]?.uri);
+  const inspected = config.inspect("tier");
+  const current = userValue(inspected);
   const items = setting.enum.map((tier, i) => ({
     label: tier,
     description: tier === current ? "current" : undefined,
@@ -117,8 +122,12 @@ export async function changeTier(): Promise<void> {
   }));
   const picked = await vscode.window.showQuickPick(items, { title: "ACE: Change Tier" });
   if (!picked || picked.label === current) return;
-  const inspected = config.inspect("tier");
-  const target =
-    inspected?.workspaceValue !== undefined ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
-  await config.update("tier", picked.label, target);
+  await config.update("tier", picked.label, vscode.ConfigurationTarget.Global);
+  const workspaceTier = workspaceValue(inspected);
+  if (typeof workspaceTier === "string" && workspaceTier !== picked.label) {
+    void vscode.window.showInformationMessage(
+      `ACE: tier ${picked.label} is in your user settings; this workspace sets "ace.tier" to ` +
+        `${workspaceTier}, and a workspace's setting can only lower your tier, never raise it.`,
+    );
+  }
 }

@@ -2,7 +2,19 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import manifest from "../package.json";
-import { answerConfiguration, inSection, isServerSetting, SERVER_SETTINGS, toServerSettings } from "../src/pure/settingsMap";
+import {
+  answerConfiguration,
+  inSection,
+  isServerSetting,
+  layeredSettings,
+  RESTRICTED,
+  SERVER_SETTINGS,
+  toServerSettings,
+  userValue,
+  workspaceValue,
+  WORKSPACE,
+  type Inspected,
+} from "../src/pure/settingsMap";
 
 type Properties = Record<string, { default?: unknown }>;
 const properties = manifest.contributes.configuration.properties as Properties;
@@ -60,6 +72,69 @@ describe("settings mapping", () => {
       flat,
     );
     assert.deepEqual(answers, [flat, { x: 1 }, null]);
+  });
+});
+
+describe("settings layers", () => {
+  /** What `inspect` would say for each setting: the contributed default plus the layers given. */
+  const inspector =
+    (layers: Record<string, Omit<Inspected, "defaultValue">>) =>
+    (key: string): Inspected => ({ defaultValue: properties[key]?.default, ...layers[key] });
+  const defaults = toServerSettings((key) => properties[key]?.default);
+
+  it("the user layer is globalValue, else the default; never the merged or workspace value", () => {
+    assert.equal(userValue({ defaultValue: "free", globalValue: "pro", workspaceValue: "ultimate" }), "pro");
+    assert.equal(userValue({ defaultValue: "free", workspaceValue: "ultimate" }), "free");
+    assert.equal(userValue({ defaultValue: null, globalValue: null }), null);
+    assert.equal(userValue(undefined), undefined);
+  });
+
+  it("the workspace layer is the folder's value, else the workspace's", () => {
+    assert.equal(workspaceValue({ workspaceValue: "free", workspaceFolderValue: "pro" }), "pro");
+    assert.equal(workspaceValue({ workspaceValue: "free" }), "free");
+    assert.equal(workspaceValue({ globalValue: "pro", defaultValue: "free" }), undefined);
+  });
+
+  it("nothing set: the defaults flat, and an empty workspace layer", () => {
+    assert.deepEqual(layeredSettings(inspector({}), { trusted: true }), { ...defaults, [WORKSPACE]: {} });
+  });
+
+  it("the contract's example", () => {
+    const inspect = inspector({
+      "ace.tier": { globalValue: "pro", workspaceValue: "free" },
+      "ace.budget.daily": { globalValue: 2 },
+      "ace.maskSecrets": { workspaceFolderValue: true },
+    });
+    assert.deepEqual(layeredSettings(inspect, { trusted: true }), {
+      ...defaults,
+      tier: "pro",
+      dailyBudget: 2,
+      workspace: { tier: "free", maskSecrets: true },
+    });
+  });
+
+  it("a workspace value never reaches the user layer, even where the user set nothing", () => {
+    const inspect = inspector({ "ace.budget.daily": { workspaceValue: 100 }, "ace.userId": { workspaceValue: "x" } });
+    const sent = layeredSettings(inspect, { trusted: true });
+    assert.equal(sent.dailyBudget, null);
+    assert.equal(sent.userId, "local");
+    assert.deepEqual(sent[WORKSPACE], { dailyBudget: 100, userId: "x" });
+  });
+
+  it("an untrusted workspace's values of restricted settings are left out", () => {
+    const inspect = inspector({
+      "ace.tier": { globalValue: "pro", workspaceValue: "ultimate" },
+      "ace.riskLevel": { workspaceValue: "aggressive" },
+    });
+    assert.deepEqual(layeredSettings(inspect, { trusted: false })[WORKSPACE], {});
+    assert.deepEqual(layeredSettings(inspect, { trusted: false, restricted: new Set(["ace.tier"]) })[WORKSPACE], {
+      riskLevel: "aggressive",
+    });
+  });
+
+  it("every server setting is restricted in untrusted workspaces, and none is named like the layer key", () => {
+    for (const key of Object.keys(SERVER_SETTINGS)) assert.ok(RESTRICTED.has(key), key);
+    assert.ok(!Object.values(SERVER_SETTINGS).includes(WORKSPACE));
   });
 });
 
