@@ -1,9 +1,11 @@
 """`ace team`: set up and run a team's shared ledger on PostgreSQL.
 
-- `ace team migrate`: create or upgrade ACE's schema (run it as the database's owner, once; a
-  server whose role may create the schema does it by itself on start).
+- `ace team migrate`: create or upgrade ACE's schema and the team's roles (run it as the
+  database's owner, once; a server whose role may do that does it by itself on start).
 - `ace team budget`: set the team's, everyone's or one member's daily/monthly cap (team admins).
 - `ace team status`: who this ACE acts as, the schema version, and the figures that apply.
+- `ace team void`: void a run (it stays, marked, and stops counting) or end a reservation (team
+  admins).
 
 The database comes from `--url`, else ACE_LEDGER_URL, else `ledger_url` in ACE's config.toml.
 """
@@ -12,9 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from ace_lsp.orchestrator.errors import InputError
+
+if TYPE_CHECKING:
+    from ace_lsp.orchestrator.team.pg import PgLedger
 
 
 def _url(args: argparse.Namespace) -> str:
@@ -59,6 +65,10 @@ def add_parser(sub: Any) -> None:
     who.add_argument("--user", help="one member's cap (their database role)")
     budget.add_argument("--daily", help="dollars per UTC day, or 'none'")
     budget.add_argument("--monthly", help="dollars per UTC month, or 'none'")
+    void = actions.add_parser("void", help="void a run or end a reservation (team admins only)")
+    what = void.add_mutually_exclusive_group(required=True)
+    what.add_argument("--run", metavar="ID", help="a run's id (or row_id) in ace.runs")
+    what.add_argument("--reservation", metavar="ID", help="a reservation's id")
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -67,22 +77,40 @@ async def run(args: argparse.Namespace) -> int:
 
     url = _url(args)
     if args.action == "migrate":
-        before, applied = await migrate_schema(url)
+        done = await migrate_schema(url)
         data: dict[str, Any] = {
             "ledger": display_url(url),
-            "from_version": before,
+            "from_version": done.before,
             "version": schema.SCHEMA_VERSION,
-            "applied": applied,
+            "applied": done.applied,
+            "member_role": done.member_role,
+            "admin_role": done.admin_role,
+            "shared_roles": done.shared_roles,
         }
         if args.json:
             print(json.dumps(data))
-        elif applied:
-            print(f"ACE's schema in {data['ledger']}: version {before} -> {schema.SCHEMA_VERSION}.")
+            return 0
+        where, version = data["ledger"], schema.SCHEMA_VERSION
+        if done.applied:
+            print(f"ACE's schema in {where}: version {done.before} -> {version}.")
         else:
-            print(f"ACE's schema in {data['ledger']} is up to date (version {before}).")
+            print(f"ACE's schema in {where} is up to date (version {done.before}).")
+        member, admin = schema.sql_name(done.member_role), schema.sql_name(done.admin_role)
+        print(
+            f"Members connect through role {member}, admins through {admin}: "
+            f"GRANT {member} TO alice; GRANT {admin} TO carol;"
+        )
+        if done.shared_roles:
+            print(
+                "The shared roles ace_member and ace_team_admin still belong to this team; if "
+                "another team in this cluster uses them too, grant this team's roles to its "
+                f"people, then REVOKE {member} FROM ace_member; REVOKE {admin} FROM ace_team_admin;"
+            )
         return 0
     pg = await PgLedger.open(url, migrate=False)
     try:
+        if args.action == "void":
+            return await _void(pg, args)
         if args.action == "budget":
             if args.daily is None and args.monthly is None:
                 raise InputError("Give --daily and/or --monthly (dollars, or 'none').")
@@ -127,6 +155,53 @@ async def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         await pg.close()
+
+
+async def _void(pg: PgLedger, args: argparse.Namespace) -> int:
+    from ace_lsp.orchestrator.ledger import LedgerError
+
+    if args.reservation is not None:
+        found = await pg.void_reservation(str(args.reservation))
+        if found is None:
+            raise LedgerError(
+                f"The team ledger at {pg.where} has no reservation {args.reservation} "
+                "(it may have ended or expired)."
+            )
+        user, amount = found
+        data: dict[str, Any] = {"reservation": args.reservation, "user": user, "amount": amount}
+        text = f"Ended {user}'s reservation {args.reservation} of {_money(amount)}."
+    else:
+        run = await pg.void_run(str(args.run))
+        data = {
+            "run": run.id,
+            "user": run.user,
+            "cost_usd": run.cost_usd,
+            "ts": run.ts,
+            "voided_by": run.voided_by,
+            "voided_at": run.voided_at,
+            "newly": run.newly,
+        }
+        day = _utc(run.ts, "%Y-%m-%d")
+        if run.newly:
+            text = (
+                f"Voided run {run.id} ({run.user}, {_money(run.cost_usd)} on {day}): it no "
+                "longer counts."
+            )
+        else:
+            text = (
+                f"Run {run.id} ({run.user}, {day}) was voided already, by {run.voided_by} at "
+                f"{_utc(run.voided_at, '%Y-%m-%d %H:%M')} UTC."
+            )
+    print(json.dumps(data) if args.json else text)
+    return 0
+
+
+def _utc(ts: float, layout: str) -> str:
+    """A UTC time; a row voided for a poison time (NaN, far ahead) may have none to show."""
+    try:
+        return datetime.fromtimestamp(ts, timezone.utc).strftime(layout)
+    except (ValueError, OverflowError, OSError):
+        return f"time {ts!r}"
 
 
 def _money(v: float) -> str:

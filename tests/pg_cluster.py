@@ -112,7 +112,8 @@ class PgCluster:
         )
 
     async def create_team(self, database: str) -> None:
-        """A database owned by OWNER, migrated by ACE as OWNER, MEMBERS and ADMIN granted."""
+        """A database owned by OWNER, migrated by ACE as OWNER, MEMBERS and ADMIN granted the
+        team's own roles (`ace_member_<db>`, `ace_team_admin_<db>`), as the README says."""
         import psycopg
 
         from ace_lsp.orchestrator.team import schema
@@ -121,9 +122,10 @@ class PgCluster:
         url = self.url(OWNER, database)
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             await schema.migrate(conn)
+            member, admin = await schema.roles_in(conn)
         self.sql(
-            *(f"GRANT ace_member TO {member}" for member in MEMBERS),
-            f"GRANT ace_team_admin TO {ADMIN}",
+            *(f'GRANT "{member}" TO {name}' for name in MEMBERS),
+            f'GRANT "{admin}" TO {ADMIN}',
         )
 
     def close(self) -> None:

@@ -2,14 +2,17 @@
 
 Each call is one round trip on a pooled autocommit connection; the budget's arithmetic happens in
 the database (see `schema`), so that every ACE process of a team sees the same money. Connection
-failures raise `Unreachable`; anything the database refuses raises `LedgerError` with one sentence.
+failures raise `Unreachable`; anything the database refuses (a role of another team, a row with
+a poison cost) raises `LedgerError` with one sentence.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import logging
+import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,13 +29,14 @@ from ace_lsp.orchestrator.team import schema
 
 log = logging.getLogger("ace.team")
 
+# not `ts` nor the user: the database stamps both (members may not supply them)
 _ROW_FIELDS = (
-    "row_id", "ts", "request_id", "task", "tier", "model", "provider", "input_tokens",
+    "row_id", "request_id", "task", "tier", "model", "provider", "input_tokens",
     "output_tokens", "cost_usd", "latency_ms", "outcome", "chain_position", "attempt",
     "reservation_id",
 )  # fmt: skip
 _TYPES = (
-    "text", "float8", "text", "text", "text", "text", "text", "int4", "int4", "float8", "float8",
+    "text", "text", "text", "text", "text", "text", "int4", "int4", "float8", "float8",
     "text", "int4", "int4", "text",
 )  # fmt: skip
 # one statement per batch (arrays, unnested): the trigger then updates the totals once per batch
@@ -53,6 +57,14 @@ class Unreachable(LedgerError):
     """The database did not answer (down, refused, timed out): a reason to go offline."""
 
     kind = "ledger_unreachable"
+
+
+# what each CHECK constraint of the schema means, for the sentence a refused write ends in
+_CHECKS = {
+    "runs_cost_usd_range": "a row's cost must be a number of dollars from 0 up to 1000",
+    "runs_figures_range": "a row's latency and token counts must be numbers of 0 or more",
+    "reservations_amount_range": "an amount must be a number of dollars from 0 up to 1000",
+}
 
 
 def display_url(url: str) -> str:
@@ -124,10 +136,34 @@ def _errors(where: str, *, no_rights: str, refused: str = "refused ACE") -> Iter
         raise LedgerError(str(exc)) from None
     except pgerrors.InsufficientPrivilege:
         raise LedgerError(no_rights) from None
+    except pgerrors.CheckViolation as exc:
+        why = _CHECKS.get(exc.diag.constraint_name or "") or _why(exc)
+        raise LedgerError(f"The team ledger at {where} {refused}: {why}.") from None
     except (PoolTimeout, psycopg.OperationalError, asyncio.TimeoutError) as exc:
+        if (refusal := _not_in_team(where, exc)) is not None:
+            raise refusal from None
         raise _unreachable(where, exc) from None
     except psycopg.Error as exc:
         raise LedgerError(f"The team ledger at {where} {refused} ({_why(exc)}).") from None
+
+
+def _not_in_team(where: str, exc: BaseException) -> LedgerError | None:
+    """The server answered, but this role may not connect to the team's database (CONNECT is for
+    the team's own roles): not a reason to wait for it, a grant to ask for."""
+    found = re.search(r'permission denied for database "([^"]+)"', str(exc))
+    if found is None:
+        return None
+    database = found.group(1)
+    try:
+        user = conninfo_to_dict(where).get("user")
+    except psycopg.ProgrammingError:
+        user = None
+    who = str(user or os.environ.get("PGUSER") or getpass.getuser())
+    return LedgerError(
+        f"The team ledger at {where} refused {who}: this role is not a member of that team "
+        f"(it may not connect to database {database}); ask its admin to grant it "
+        f"{schema.sql_name(schema.team_roles(database)[0])}."
+    )
 
 
 async def _connect_once(url: str, timeout_s: float) -> Any:
@@ -149,7 +185,17 @@ async def _connect_once(url: str, timeout_s: float) -> Any:
         )
 
 
-async def _prepare(conn: Any, where: str, migrate: bool) -> tuple[str, bool]:
+@dataclass(frozen=True)
+class Identity:
+    """Who a connection acts as in a team's database, and that team's roles."""
+
+    user: str  # the database role logged in
+    admin: bool  # a member of the team's admin role
+    member_role: str  # `ace_member_<db>`: what makes a login a member of this team
+    admin_role: str  # `ace_team_admin_<db>`
+
+
+async def _prepare(conn: Any, where: str, migrate: bool) -> Identity:
     """Check (or bring up to date) the schema on `conn`; who this role is, and whether admin."""
     no_rights = (
         f"The team ledger at {where} has no ACE schema (version {schema.SCHEMA_VERSION}) "
@@ -157,33 +203,63 @@ async def _prepare(conn: Any, where: str, migrate: bool) -> tuple[str, bool]:
     )
     with _errors(where, no_rights=no_rights):
         version = await schema.current_version(conn)
+    if version != schema.SCHEMA_VERSION:
+        if not migrate:
+            raise LedgerError(
+                f"The team ledger at {where} has schema version {version}, not "
+                f"{schema.SCHEMA_VERSION}; run `ace team migrate` as its owner."
+            )
+        if version:
+            no_rights = (
+                f"The team ledger at {where} has ACE schema version {version}, not "
+                f"{schema.SCHEMA_VERSION}, and this role may not upgrade it; ask the database "
+                "owner to run `ace team migrate`."
+            )
+    with _errors(where, no_rights=no_rights):
         if version != schema.SCHEMA_VERSION:
-            if not migrate:
-                raise LedgerError(
-                    f"The team ledger at {where} has schema version {version}, not "
-                    f"{schema.SCHEMA_VERSION}; run `ace team migrate` as its owner."
-                )
             await schema.migrate(conn)
+        member_role, admin_role = await schema.roles_in(conn)
         cur = await conn.execute(
-            "SELECT current_user::text, pg_has_role(current_user, 'ace_team_admin', 'MEMBER')"
+            "SELECT current_user::text, pg_has_role(current_user, %s, 'MEMBER')", (admin_role,)
         )
         row = await cur.fetchone()
     assert row is not None
-    return str(row[0]), bool(row[1])
+    return Identity(str(row[0]), bool(row[1]), member_role, admin_role)
 
 
-async def migrate_schema(url: str, timeout_s: float = 5.0) -> tuple[int, int]:
-    """`ace team migrate`: bring ACE's schema at `url` up to date; (version before, applied)."""
+@dataclass(frozen=True)
+class Migrated:
+    """What `ace team migrate` did, and the roles that make people members and admins."""
+
+    before: int  # the schema version found
+    applied: int  # migrations applied
+    member_role: str
+    admin_role: str
+    shared_roles: bool  # version 1's `ace_member`/`ace_team_admin` still belong to this team
+
+
+async def migrate_schema(url: str, timeout_s: float = 5.0) -> Migrated:
+    """`ace team migrate`: bring ACE's schema at `url` up to date."""
     where = display_url(url)
     conn = await _connect_once(url, timeout_s)
     no_rights = (
         f"This role may not create ACE's schema in {where}; run it as the database's owner "
-        "(or a role with CREATEROLE and CREATE on the database)."
+        "(a role that may also create roles) or as a superuser."
     )
     try:
         with _errors(where, no_rights=no_rights, refused="refused the migration"):
             before = await schema.current_version(conn)
-            return before, await schema.migrate(conn)
+            applied = await schema.migrate(conn)
+            member, admin = await schema.roles_in(conn)
+            cur = await conn.execute(
+                "SELECT CASE WHEN to_regrole('ace_member') IS NULL THEN false"
+                " ELSE pg_has_role('ace_member', %s::name, 'MEMBER') END"
+                " OR CASE WHEN to_regrole('ace_team_admin') IS NULL THEN false"
+                " ELSE pg_has_role('ace_team_admin', %s::name, 'MEMBER') END",
+                (member, admin),
+            )
+            row = await cur.fetchone()
+        return Migrated(before, applied, member, admin, bool(row and row[0]))
     finally:
         await conn.close()
 
@@ -218,14 +294,29 @@ class Refusal:
         )
 
 
+@dataclass(frozen=True)
+class Voided:
+    """A run an admin voided: it stays in `ace.runs`, marked, and counts nowhere."""
+
+    id: int
+    user: str
+    cost_usd: float
+    ts: float
+    voided_at: float  # epoch seconds
+    voided_by: str
+    newly: bool  # False: it had been voided before (by `voided_by`)
+
+
 class PgLedger:
     """A team ledger at `url`; `await PgLedger.open(url)`, and `await close()` when done."""
 
-    def __init__(self, pool: AsyncConnectionPool[Any], url: str, user: str, admin: bool) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any], url: str, who: Identity) -> None:
         self.pool = pool
         self.url = url
-        self.user = user  # the database role this process acts as
-        self.admin = admin  # member of ace_team_admin
+        self.user = who.user  # the database role this process acts as
+        self.admin = who.admin  # member of the team's admin role
+        self.member_role = who.member_role
+        self.admin_role = who.admin_role
 
     @property
     def where(self) -> str:
@@ -248,7 +339,7 @@ class PgLedger:
         where = display_url(url)
         conn = await _connect_once(url, timeout_s)
         try:
-            user, admin = await _prepare(conn, where, migrate)
+            who = await _prepare(conn, where, migrate)
         finally:
             await conn.close()
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
@@ -266,7 +357,7 @@ class PgLedger:
         except (PoolTimeout, psycopg.OperationalError) as exc:
             await pool.close()
             raise _unreachable(where, exc) from None
-        return cls(pool, url, user, admin)
+        return cls(pool, url, who)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -379,11 +470,7 @@ class PgLedger:
 
     async def set_budget(self, subject: str, daily: float | None, monthly: float | None) -> None:
         """Set a cap: subject is a user's role, '*' (every user) or '' (the team). Admins only."""
-        if not self.admin:
-            raise LedgerError(
-                f"Setting budgets needs the ace_team_admin role, which {self.user} does not have; "
-                "ask your team admin."
-            )
+        self._admin_only("Setting budgets")
         await self._fetch(
             "INSERT INTO ace.budgets AS b (subject, daily_usd, monthly_usd) VALUES (%s, %s, %s) "
             "ON CONFLICT (subject) DO UPDATE SET daily_usd = EXCLUDED.daily_usd, "
@@ -392,12 +479,47 @@ class PgLedger:
             (subject, daily, monthly),
         )
 
+    def _admin_only(self, what: str) -> None:
+        if not self.admin:
+            raise LedgerError(
+                f"{what} needs the {self.admin_role} role, which {self.user} does not have; "
+                "ask your team admin."
+            )
+
     async def budget_of(self, subject: str) -> tuple[float | None, float | None]:
         """The (daily, monthly) caps set for `subject`; (None, None) when none is set."""
         rows = await self._fetch(
             "SELECT daily_usd, monthly_usd FROM ace.budgets WHERE subject = %s", (subject,)
         )
         return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+    # -- voiding (admins) ---------------------------------------------------------------------
+
+    async def void_run(self, run: str) -> Voided:
+        """Void one run (its number in `ace.runs`, or its row_id): it no longer counts."""
+        self._admin_only("Voiding")
+        no_rights = f"Voiding needs the {self.admin_role} role, which {self.user} does not have."
+        with _errors(self.where, no_rights=no_rights):
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT run_id, run_user, run_cost, run_ts, "
+                    "extract(epoch FROM run_voided_at)::float8, run_voided_by, newly "
+                    "FROM ace.void_run(%s)",
+                    (run,),
+                )
+                found = await cur.fetchone()
+        if found is None:
+            raise LedgerError(f"The team ledger at {self.where} has no run {run}.")
+        rid, user, cost, ts, at, by, newly = found
+        return Voided(int(rid), str(user), float(cost), float(ts), float(at), str(by), bool(newly))
+
+    async def void_reservation(self, reservation_id: str) -> tuple[str, float] | None:
+        """End a reservation now: (whose, amount), or None when there is none by that id."""
+        self._admin_only("Voiding")
+        rows = await self._fetch(
+            "SELECT res_user, res_amount FROM ace.void_reservation(%s)", (reservation_id,)
+        )
+        return (str(rows[0][0]), float(rows[0][1])) if rows else None
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -421,7 +543,7 @@ class PgLedger:
             "count(*) FILTER (WHERE outcome = 'cancelled'), coalesce(sum(cost_usd), 0), "
             "coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
             f"percentile_cont(0.5) {_OK_LATENCY}, percentile_cont(0.95) {_OK_LATENCY} "
-            f"FROM ace.runs WHERE {cond} GROUP BY {group} ORDER BY {group}",
+            f"FROM ace.runs WHERE voided_at IS NULL AND {cond} GROUP BY {group} ORDER BY {group}",
             args,
         )
         return [

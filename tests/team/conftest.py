@@ -1,8 +1,9 @@
 """A real PostgreSQL server for the team-ledger tests: one throwaway cluster per test session.
 
 Roles (cluster-wide): `owner` creates and migrates the schema (as a team's database owner would),
-`alice` and `bob` are members, `carol` is the team admin. Each test gets a fresh database. When no
-server can be started the tests skip with the reason, except under CI=1, where they fail.
+`alice` and `bob` are members, `carol` is the team admin. Each test gets a fresh database, and
+the logins are granted that database's own roles (`ace_member_<db>`, `ace_team_admin_<db>`). When
+no server can be started the tests skip with the reason, except under CI=1, where they fail.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ace_lsp.orchestrator.team import schema
 from ace_lsp.orchestrator.team.pg import PgLedger
 from tests.e2e.conftest import server_env
 from tests.team.conftest import ADMIN, TeamDb
@@ -36,7 +37,7 @@ async def test_migrate_from_nothing_then_up_to_date(team: TeamDb, tmp_path: Path
     assert "Traceback" not in member.stderr
     done = ace(tmp_path, team.url("owner"), "team", "migrate")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().endswith("version 0 -> 1.")
+    assert done.stdout.splitlines()[0].endswith(f"version 0 -> {schema.SCHEMA_VERSION}.")
     again = ace(tmp_path, None, "team", "--url", team.url("owner"), "--json", "migrate")
     assert json.loads(again.stdout)["applied"] == 0
 
@@ -44,7 +45,9 @@ async def test_migrate_from_nothing_then_up_to_date(team: TeamDb, tmp_path: Path
 async def test_budgets_are_set_by_admins_only(team: TeamDb, tmp_path: Path) -> None:
     refused = ace(tmp_path, team.url("alice"), "team", "budget", "--team", "--daily", "5")
     assert refused.returncode == 1
-    assert "needs the ace_team_admin role, which alice does not have" in refused.stderr
+    assert f"needs the ace_team_admin_{team.name} role, which alice does not have" in (
+        refused.stderr
+    )
     done = ace(
         tmp_path, team.url(ADMIN), "team", "budget", "--team", "--daily", "5", "--monthly", "80"
     )
