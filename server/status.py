@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types as lsp
 
 from ace_lsp.orchestrator.budget import usd, utc_today
-from ace_lsp.orchestrator.types import Attempt
+from ace_lsp.orchestrator.types import Attempt, TaskType
 from ace_lsp.server.app import AceServer
 
 if TYPE_CHECKING:
@@ -40,7 +40,8 @@ async def payload(ls: AceServer) -> dict[str, Any]:
     s = ls.settings
     team = orch.team
     user = s.user_id if team is None else team.user
-    status = orch.budget.status(user, s.tier, daily=s.daily_budget, monthly=s.monthly_budget)
+    limits = s.call_options(TaskType.AUTO_FIX, orch.budget)  # with a workspace's lower caps
+    status = orch.budget.status(user, s.tier, daily=limits.daily_usd, monthly=limits.monthly_usd)
     data: dict[str, Any] = {
         "tier": s.tier.value,
         "user": user,
