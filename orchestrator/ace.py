@@ -2,16 +2,18 @@
 
 A fix request becomes an AUTO_FIX call whose every reply must pass the patch gate; the risk level
 decides which lines a fix may touch. A review is a CODE_REVIEW call whose reply must hold findings.
+Prompts are built (secrets masked) and replies checked off the event loop, within a time limit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tree_sitter import Tree
 
-from ace_lsp.orchestrator.call import CallOptions, Orchestrator
+from ace_lsp.orchestrator.call import CallOptions, Orchestrator, off_loop
 from ace_lsp.orchestrator.code import patches, spans
 from ace_lsp.orchestrator.code.prompts import fix_messages, improve_messages, review_messages
 from ace_lsp.orchestrator.code.review import Finding, parse_review
@@ -23,6 +25,7 @@ from ace_lsp.orchestrator.types import (
     FixJob,
     LineRange,
     LLMRequest,
+    Message,
     ProviderReply,
     RiskLevel,
     TaskType,
@@ -81,6 +84,11 @@ def allowed_ranges(
             span = spans.extract(source, language, issue.range, path=path, tree=tree)
             ranges.append(span.lines)
     return merge(ranges)
+
+
+async def _prompt(build: Callable[[], tuple[Message, ...]], path: str) -> tuple[Message, ...]:
+    """The prompt, built (and its secrets masked) off the event loop, within the time limit."""
+    return await off_loop(build, f"Masking secrets in {path}", "ACE sent nothing to a model")
 
 
 async def _patch_call(
@@ -143,16 +151,18 @@ async def ace_auto_fix(
     if tree is None:
         tree = spans.parse(source, language, file_path)
     allowed = allowed_ranges(source, language, issues, risk_level, path=file_path, tree=tree)
+    build = functools.partial(
+        fix_messages,
+        display_path or file_path,
+        language,
+        source,
+        issues,
+        allowed,
+        mask_secrets=mask_secrets,
+    )
     request = LLMRequest(
         task=TaskType.AUTO_FIX,
-        messages=fix_messages(
-            display_path or file_path,
-            language,
-            source,
-            issues,
-            allowed,
-            mask_secrets=mask_secrets,
-        ),
+        messages=await _prompt(build, display_path or file_path),
         tier=tier,
         user=user,
         fix=FixJob(file_path, language, code, tuple(issues), allowed),
@@ -192,11 +202,17 @@ async def ace_review(
     source = Source(code)
     span = spans.extract(source, language, target, path=file_path, tree=tree)
     lines = span.lines
+    build = functools.partial(
+        review_messages,
+        display_path or file_path,
+        language,
+        source,
+        lines,
+        mask_secrets=mask_secrets,
+    )
     request = LLMRequest(
         task=TaskType.CODE_REVIEW,
-        messages=review_messages(
-            display_path or file_path, language, source, lines, mask_secrets=mask_secrets
-        ),
+        messages=await _prompt(build, display_path or file_path),
         tier=tier,
         user=user,
     )
@@ -235,11 +251,17 @@ async def ace_improve(
     source = Source(code)
     last = max(source.line_count - 1, 0)
     allowed = (LineRange(min(lines.start, last), min(lines.end, last)),)
+    build = functools.partial(
+        improve_messages,
+        display_path or file_path,
+        language,
+        source,
+        allowed,
+        mask_secrets=mask_secrets,
+    )
     request = LLMRequest(
         task=TaskType.REFACTOR,
-        messages=improve_messages(
-            display_path or file_path, language, source, allowed, mask_secrets=mask_secrets
-        ),
+        messages=await _prompt(build, display_path or file_path),
         tier=tier,
         user=user,
     )

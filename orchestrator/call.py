@@ -1,8 +1,9 @@
 """instrumented_call(): the one entry point for model calls.
 
 Route the request (by task, tier, keys, circuits and budget), then try the chain: reserve the
-estimate, call, run the caller's validator (a refused reply moves on to the next model), settle
-the real cost, write one ledger row per attempt and feed the health stats. A retryable error moves
+estimate, call, run the caller's validator (in a worker thread, within a time limit: the event loop
+stays free; a refused reply moves on to the next model), settle the real cost, write one ledger
+row per attempt and feed the health stats. A retryable error moves
 on to the next model at once; the same model is retried (jittered backoff, `retry-after` honoured
 up to a bound) only when no other model is left. Optionally hedge: when the running model passes
 its p95 latency, start the next one too and keep the first valid answer.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 import uuid
@@ -21,11 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ace_lsp.orchestrator import budget as budgeting
+from ace_lsp.orchestrator import caps
 from ace_lsp.orchestrator.cache import ResponseCache, cache_key
 from ace_lsp.orchestrator.config import AceConfig, load_config
 from ace_lsp.orchestrator.errors import (
     AceError,
     AuthError,
+    CheckTimeout,
     NoFix,
     OverBudget,
     ProviderError,
@@ -406,7 +410,7 @@ class Orchestrator:
         key = cache_key(model.id, request) if options.use_cache else None
         if key is not None and (hit := self.cache.get(key)) is not None:
             try:
-                value = validate(hit)
+                value = await _check(validate, hit, model)
             except AceError:
                 pass  # the file moved on since: ask the model again
             else:
@@ -496,7 +500,10 @@ class Orchestrator:
             cost = model.cost(reply.usage.input_tokens, reply.usage.output_tokens)
             self.budget.settle(reservation, cost)
             try:
-                value = validate(reply)
+                value = await _check(validate, reply, model)
+            except asyncio.CancelledError:
+                self._record(ctx, tried, "cancelled", cost, reply.usage, None)
+                raise
             except AceError as exc:
                 self._record(ctx, tried, exc.kind, cost, reply.usage, exc.reason)
                 return None
@@ -592,6 +599,24 @@ class Orchestrator:
                     **({} if tried.row_id is None else {"row_id": tried.row_id}),
                 )
             )
+
+
+async def off_loop(work: Callable[[], T], what: str, then: str) -> T:
+    """`work()` in a worker thread, so that the event loop goes on answering other requests and
+    `$/cancelRequest` meanwhile; past caps.CHECK_TIMEOUT_S, CheckTimeout("<what> took over N s;
+    <then>."). A thread cannot be stopped: it finishes in the background, its result dropped."""
+    limit = caps.CHECK_TIMEOUT_S
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(work), limit)
+    except asyncio.TimeoutError:  # not yet the built-in TimeoutError on Python 3.10
+        raise CheckTimeout(f"{what} took over {limit:g} s; {then}.") from None
+
+
+async def _check(validate: Validator[T], reply: ProviderReply, model: ModelSpec) -> T:
+    """The caller's check of a reply (the patch gate), off the event loop."""
+    return await off_loop(
+        functools.partial(validate, reply), f"Checking {model.id}'s reply", "ACE refused it"
+    )
 
 
 def _fallback(ctx: _Call, position: int) -> bool:

@@ -13,6 +13,7 @@ AceError                      every error ACE reports; `kind` names it, str() is
 │   ├── ProviderUnavailable   not configured / unreachable      next model
 │   └── Unsupported           this provider cannot do this job  next model
 ├── PatchError                a reply's patch was refused; `refusal` says which check
+├── CheckTimeout              masking a prompt or checking a reply ran past its time limit
 ├── InputError                bad input from the user: missing file, bad JSON
 └── NoFix                     every attempt failed; lists why
 """
@@ -103,6 +104,13 @@ class PatchError(AceError):
 
     kind = "invalid_patch"
     refusal: ClassVar[str] = "invalid_patch"
+
+
+class CheckTimeout(AceError):
+    """A CPU-heavy check (masking secrets, the patch gate) took longer than caps.CHECK_TIMEOUT_S;
+    as a reply's check, the reply is refused and the next model is tried."""
+
+    kind = "check_timeout"
 
 
 class OverBudget(AceError):

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ace_lsp.orchestrator.caps import MAX_DIAGNOSTICS
 from ace_lsp.orchestrator.errors import InputError, NoFix, OverBudget
 from ace_lsp.orchestrator.types import Attempt, CodeIssue, Position, RiskLevel, TextRange, Tier
 
@@ -134,6 +135,13 @@ async def run(args: argparse.Namespace) -> int:
     if not issues:
         where = f" on line {args.line}" if args.line is not None else ""
         raise NoFix(f"Nothing to fix: no diagnostics{where} in {args.path}.")
+    if len(issues) > MAX_DIAGNOSTICS:
+        print(
+            f"ace: {len(issues)} diagnostics given; fixing the first {MAX_DIAGNOSTICS} "
+            "(run again for the rest).",
+            file=sys.stderr,
+        )
+        issues = issues[:MAX_DIAGNOSTICS]
     orchestrator = await Orchestrator.open(load_and_tell(args.path.resolve().parent))
     try:
         result = await ace_auto_fix(

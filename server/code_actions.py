@@ -18,6 +18,7 @@ from typing import Any
 from lsprotocol import types as lsp
 
 from ace_lsp.orchestrator.budget import usd
+from ace_lsp.orchestrator.caps import MAX_DIAGNOSTICS, MAX_TITLE_CHARS, clip
 from ace_lsp.orchestrator.types import LLMRequest, Message, TaskType
 from ace_lsp.server import fixing
 from ace_lsp.server.app import AceServer
@@ -84,13 +85,20 @@ def list_actions(ls: AceServer, params: lsp.CodeActionParams) -> list[lsp.CodeAc
         return []
     only = [str(k) for k in params.context.only] if params.context.only else None
     diagnostics = [d for d in params.context.diagnostics if d.source != "ace"]
+    if len(diagnostics) > MAX_DIAGNOSTICS:
+        log.warning(
+            "A code action request carried %d diagnostics; ACE offers fixes for the first %d.",
+            len(diagnostics),
+            MAX_DIAGNOSTICS,
+        )
+        diagnostics = diagnostics[:MAX_DIAGNOSTICS]
     titles = _Titles(ls, TaskType.AUTO_FIX)
     span_bytes = min(len(doc.source.data), 6000)  # a function's worth; titles stay cheap
     actions: list[lsp.CodeAction] = []
     if _wants(only, lsp.CodeActionKind.QuickFix):
         for d in diagnostics:
             job = Job(FIX, doc.uri, doc.version, (d,))
-            title = f"Fix with ACE{titles.suffix(span_bytes)}: {d.message}"
+            title = f"Fix with ACE{titles.suffix(span_bytes)}: {clip(d.message, MAX_TITLE_CHARS)}"
             actions.append(_action(ls, title, lsp.CodeActionKind.QuickFix, job, [d]))
         # A line without diagnostics gets a fix only when the user asked (Ctrl+., a key in
         # Neovim or Emacs), not when VS Code polls for its lightbulb on every cursor move.

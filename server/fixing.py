@@ -18,6 +18,7 @@ from lsprotocol import types as lsp
 
 from ace_lsp.orchestrator import ruff
 from ace_lsp.orchestrator.ace import AutoFix, ace_auto_fix, ace_improve
+from ace_lsp.orchestrator.caps import MAX_DIAGNOSTICS
 from ace_lsp.orchestrator.code import languages, spans
 from ace_lsp.orchestrator.errors import AceError, NoFix
 from ace_lsp.orchestrator.types import (
@@ -94,7 +95,18 @@ def current(ls: AceServer, uri: str, version: int | None = None) -> DocState:
 def to_issues(
     ls: AceServer, doc: DocState, diagnostics: Sequence[lsp.Diagnostic]
 ) -> list[CodeIssue]:
+    """The diagnostics (not ACE's own) as issues in server positions; past MAX_DIAGNOSTICS the
+    rest are dropped, with one warning: fixing the first ones is still a fix, and running the
+    action again fixes the next ones."""
     lines = SourceLines(doc.source)
+    theirs = [d for d in diagnostics if d.source != "ace"]
+    if len(theirs) > MAX_DIAGNOSTICS:
+        log.warning(
+            "A fix request carried %d diagnostics; ACE fixes the first %d of them.",
+            len(theirs),
+            MAX_DIAGNOSTICS,
+        )
+        theirs = theirs[:MAX_DIAGNOSTICS]
     return [
         CodeIssue(
             range=range_from_client(lines, d.range, ls.encoding),
@@ -103,8 +115,7 @@ def to_issues(
             source=d.source,
             severity=None if d.severity is None else int(d.severity),
         )
-        for d in diagnostics
-        if d.source != "ace"
+        for d in theirs
     ]
 
 

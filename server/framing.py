@@ -48,7 +48,11 @@ READ_BYTES = 64 * 1024  # per read from stdin: a pipe's buffer
 
 _NAME = b"content-length"
 _LINE_MAX = 64  # the longest `Content-Length: <digits>\r\n` line looked for inside a body
-_FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*(.*?)[ \t]*", re.DOTALL)
+# the value: blanks-then-a-non-blank pieces (they split it one way only), then the final blanks;
+# `(.*?)[ \t]*` retried every split of a value's inner blanks (8 KB took 0.4 s)
+_FIELD = re.compile(
+    rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*:[ \t]*((?:[ \t]*[^ \t])*)[ \t]*", re.DOTALL
+)
 _HEADER_LINE = re.compile(rb"content-length[ \t]*:[ \t]*[0-9]{1,20}[ \t]*\r\n", re.IGNORECASE)
 _HEADER_LINE_REST = re.compile(rb"[ \t]*(?::[ \t]*(?:[0-9]{1,20}[ \t]*\r?)?)?")  # after the name
 _BLANK_LINES = re.compile(rb"[\r\n]*")

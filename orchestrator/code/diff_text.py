@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 # unidiff >= 0.7.6 ships types, older releases do not: the ignore serves both
 from unidiff.errors import UnidiffParseError  # type: ignore[import-untyped, unused-ignore]
 from unidiff.patch import PatchSet  # type: ignore[import-untyped, unused-ignore]
 
-_FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})[ \t]*([^`\s]*)[^`]*$")
+from ace_lsp.orchestrator.caps import MAX_ADDED_LINES
+
+# Every pattern reads model text, so each is linear (Python 3.10 has no possessive quantifiers):
+# a fence is its opening alone, the rest of its line is checked for backticks by `_fence_at`
+# (`[ \t]*…[^`]*$` retried every split of a line's blanks), and a timestamp starts only where a
+# run of blanks starts (`\s+` was tried from every blank of the run). Before, a 100 KB line of
+# blanks took `_FENCE` 21 s and `_TIMESTAMP` 65 s.
+_FENCE = re.compile(r"( {0,3})(`{3,}|~{3,})[ \t]*([^`\s]*)")
 _NUMBERS = re.compile(r"^@@+\s*-(\d+)(?:,(\d+))?(?:\s+\+(\d+)(?:,(\d+))?)?")
-_TIMESTAMP = re.compile(r"\s+\d{4}-\d\d-\d\d[ T]\d\d:\d\d\S*(?:\s+[-+]\d{4})?\s*$")
+_TIMESTAMP = re.compile(r"(?<!\s)\s+\d{4}-\d\d-\d\d[ T]\d\d:\d\d\S*(?:\s+[-+]\d{4})?\s*$")
+_MAX_DIGITS = 9  # a line number or count in a hunk header; ACE's files have < 10**9 lines
 _DIFF_INFOS = frozenset({"diff", "patch", "udiff", "git-diff"})
 _DEV_NULL = "/dev/null"
 _MARKER = "\\ No newline at end of file"
@@ -27,6 +35,10 @@ _ODD = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")  # s
 
 class DiffFormatError(ValueError):
     """The reply holds a diff that cannot be read; the message is a clause, not a sentence."""
+
+
+class DiffTooLarge(DiffFormatError):
+    """The diff adds more than MAX_ADDED_LINES lines (or its hunk headers say so)."""
 
 
 @dataclass(frozen=True)
@@ -87,21 +99,25 @@ class _Building:
     after: bool = False  # the header reads "-L,0": its lines go after line L
     lines: list[HunkLine] = field(default_factory=list)
     blanks: int = 0  # empty reply lines seen; context if more hunk lines follow
+    old: int = 0  # lines of `lines` on the old side (not "+") and on the new side (not "-")
+    new: int = 0
 
     def add(self, tag: str, text: str) -> None:
         self.flush()
         self.lines.append(HunkLine(tag, text))
+        self.old += tag != "+"
+        self.new += tag != "-"
 
     def flush(self) -> None:
         self.lines.extend(HunkLine(" ", "") for _ in range(self.blanks))
+        self.old += self.blanks
+        self.new += self.blanks
         self.blanks = 0
 
     def wants_more(self) -> bool:
         if self.counts is None:
             return False
-        old = sum(1 for ln in self.lines if ln.tag != "+") + self.blanks
-        new = sum(1 for ln in self.lines if ln.tag != "-") + self.blanks
-        return old < self.counts[0] and new < self.counts[1]
+        return self.old + self.blanks < self.counts[0] and self.new + self.blanks < self.counts[1]
 
 
 class _Scanner:
@@ -116,19 +132,24 @@ class _Scanner:
         self.fence_hunks = 0
         self.interrupted = False  # a hunk was ended by prose
         self.numbered = 0
+        self.added = 0  # "+" lines read so far, in every hunk
 
-    def scan(self, lines: list[str]) -> None:
+    def scan(self, lines: Iterator[str]) -> None:
         skip = False
-        for i, raw in enumerate(lines):
+        raw = next(lines, None)
+        number = 0
+        while raw is not None:
+            following = next(lines, None)  # one line of lookahead, for "---"/"+++" pairs
+            number += 1
             if skip:
                 skip = False
-                continue
-            indent = self.fence[0] if self.fence else 0
-            line = _dedent(raw, indent)
-            if self._fence(line):
-                continue
-            nxt = _dedent(lines[i + 1], indent) if i + 1 < len(lines) else None
-            skip = self._line(line, nxt, i + 1)
+            else:
+                indent = self.fence[0] if self.fence else 0
+                line = _dedent(raw, indent)
+                if not self._fence(line):
+                    nxt = None if following is None else _dedent(following, indent)
+                    skip = self._line(line, nxt, number)
+            raw = following
         self._close()
         self._flush_header()
 
@@ -136,7 +157,7 @@ class _Scanner:
         if self.hunk is not None and line.startswith(" "):
             return False  # a context line of a Markdown file, not a fence
         if self.fence is None:
-            m = _FENCE.match(line)
+            m = _fence_at(line)
             if not m:
                 return False
             self._close()
@@ -188,6 +209,12 @@ class _Scanner:
             if not line:
                 hunk.blanks += 1
             elif line[0] in " +-":
+                if line[0] == "+":
+                    self.added += 1
+                    if self.added > MAX_ADDED_LINES:
+                        raise DiffTooLarge(
+                            f"it adds more than {MAX_ADDED_LINES:,} lines, the most a patch may add"
+                        )
                 hunk.add(line[0], line[1:])
             elif line[0] == "\\":
                 hunk.flush()
@@ -233,12 +260,20 @@ class _Scanner:
         hunk = self.hunk = _Building(self.numbered, None, None)
         m = _NUMBERS.match(line)
         if m:
+            if max(len(n or "") for n in m.groups()) > _MAX_DIGITS:
+                raise DiffFormatError(f"hunk {hunk.number}'s header has an impossible line number")
             first, stated = int(m.group(1)), m.group(2)
             # "-L,0" names the line after which to insert; otherwise L is the first old line
             hunk.after = stated == "0"
             hunk.old_start = first if hunk.after else max(first - 1, 0)
             if m.group(3) is not None:
                 hunk.counts = (int(stated or 1), int(m.group(4) or 1))
+                if hunk.counts[1] - hunk.counts[0] > MAX_ADDED_LINES:
+                    raise DiffTooLarge(
+                        f"hunk {hunk.number}'s header says it adds "
+                        f"{hunk.counts[1] - hunk.counts[0]:,} lines, over the "
+                        f"{MAX_ADDED_LINES:,} a patch may add"
+                    )
         self.interrupted = False
         self.fence_hunks += 1
 
@@ -254,6 +289,21 @@ class _Scanner:
         start = None if insert and not hunk.after else hunk.old_start
         assert self.section is not None
         self.section.hunks.append(Hunk(hunk.number, start, tuple(hunk.lines)))
+
+
+def _fence_at(line: str) -> re.Match[str] | None:
+    """An opening fence: up to 3 spaces, ``` or ~~~, an info string; no backtick after it."""
+    m = _FENCE.match(line)
+    return m if m and "`" not in line[m.end() :] else None
+
+
+def _split(text: str) -> Iterator[str]:
+    """`text.split("\\n")`, one line at a time: a refused diff never has all its lines in memory."""
+    start = 0
+    while (end := text.find("\n", start)) != -1:
+        yield text[start:end]
+        start = end + 1
+    yield text[start:]
 
 
 def _dedent(line: str, indent: int) -> str:
@@ -276,7 +326,7 @@ def parse_reply(reply: str) -> list[FileDiff]:
     if "\r\n" in reply and reply.count("\r\n") == reply.count("\n"):
         reply = reply.replace("\r\n", "\n")  # the whole reply came with CRLF, not the diff lines
     scanner = _Scanner()
-    scanner.scan(reply.split("\n"))
+    scanner.scan(_split(reply))
     found = [(fenced, s) for fenced, s in scanner.sections if s.hunks or s.created or s.deleted]
     if any(fenced for fenced, _ in found):
         found = [(fenced, s) for fenced, s in found if fenced]

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from tree_sitter import Tree
 
-from ace_lsp.orchestrator.code import diff_text, languages
-from ace_lsp.orchestrator.code.diff_text import DiffFormatError, Hunk, HunkLine
+from ace_lsp.orchestrator.code import diff_text, languages, secrets
+from ace_lsp.orchestrator.code.diff_text import DiffFormatError, DiffTooLarge, Hunk, HunkLine
 from ace_lsp.orchestrator.code.source import utf16_len
 from ace_lsp.orchestrator.code.syntax import Replacement, SyntaxBroken, check_syntax
 from ace_lsp.orchestrator.errors import PatchError
@@ -28,6 +28,8 @@ __all__ = [
     "Patch",
     "PatchError",
     "SyntaxBroken",
+    "TooLarge",
+    "WritesMasked",
     "WrongFile",
     "unified_diff",
     "validate",
@@ -35,6 +37,11 @@ __all__ = [
 
 _NEAR = 100  # lines either side of a hunk's stated start tried one by one before a full search
 _CONTEXT = 3
+# What secrets.mask() writes in place of a secret: a `«masked:<kind>»` label padded with MASK, or
+# MASK alone — for a secret shorter than its label (8 or more), and for every base64 run of a
+# private key block, at least one base64 quantum (4 characters) long.
+MASK_LABEL = "«masked:"
+MASK_RUN = secrets.MASK * 4
 
 
 class NoDiff(PatchError):
@@ -63,6 +70,14 @@ class ContextMismatch(PatchError):
 
 class NoChange(PatchError):
     refusal = "no_change"
+
+
+class TooLarge(PatchError):
+    refusal = "too_large"
+
+
+class WritesMasked(PatchError):
+    refusal = "writes_masked_secret"
 
 
 @dataclass(frozen=True)
@@ -146,6 +161,8 @@ def _malformed(exc: DiffFormatError) -> MalformedDiff:
 def _read(reply: str, target: str, original: str) -> tuple[Hunk, ...]:
     try:
         files = diff_text.parse_reply(reply)
+    except DiffTooLarge as exc:
+        raise TooLarge(f"The diff is too large: {exc}; send a much smaller fix.") from exc
     except DiffFormatError as exc:
         raise _malformed(exc) from exc
     if not files:
@@ -174,9 +191,29 @@ def _read(reply: str, target: str, original: str) -> tuple[Hunk, ...]:
     if all(h.old_start is not None for h in hunks):
         hunks.sort(key=lambda h: h.old_start or 0)
     try:
-        return diff_text.normalize(tuple(hunks))
+        hunks = list(diff_text.normalize(tuple(hunks)))
     except DiffFormatError as exc:
         raise _malformed(exc) from exc
+    _refuse_placeholders(hunks, original)
+    return tuple(hunks)
+
+
+def _refuse_placeholders(hunks: Sequence[Hunk], original: str) -> None:
+    """A line the diff adds may not carry a masked secret's placeholder (the model saw only that,
+    never the secret): written into the file it would destroy the secret. A line the file already
+    holds, bullets and all, is the file's own text, not a placeholder."""
+    known: set[str] | None = None
+    for h in hunks:
+        for ln in h.lines:
+            if ln.tag != "+" or (MASK_LABEL not in ln.text and MASK_RUN not in ln.text):
+                continue
+            if known is None:
+                known = set(original.replace("\r\n", "\n").split("\n"))
+            if _key(ln.text) not in known:
+                raise WritesMasked(
+                    f"Hunk {h.number} adds a line holding a masked secret's placeholder "
+                    f"({MASK_LABEL}…» or {MASK_RUN}); leave the lines with secrets unchanged."
+                )
 
 
 def _blocks(h: Hunk, pos: int) -> list[tuple[int, int, list[HunkLine]]]:

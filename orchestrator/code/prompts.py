@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ace_lsp.orchestrator.caps import MAX_MESSAGE_CHARS, clip
 from ace_lsp.orchestrator.code.secrets import mask
 from ace_lsp.orchestrator.code.source import Source
 from ace_lsp.orchestrator.types import CodeIssue, LineRange, Message
@@ -54,7 +55,7 @@ def _describe(issue: CodeIssue) -> str:
         )
         if t
     )
-    return f"- {where}: {tags + ' ' if tags else ''}{issue.message}"
+    return f"- {where}: {tags + ' ' if tags else ''}{clip(issue.message, MAX_MESSAGE_CHARS)}"
 
 
 def fix_messages(

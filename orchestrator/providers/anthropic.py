@@ -164,13 +164,17 @@ class AnthropicProvider(HttpProvider):
 
     async def complete(self, model: ModelSpec, request: LLMRequest) -> ProviderReply:
         self._check_key()
-        payload = await self.post_json(MESSAGES_PATH, request_body(model, request, stream=False))
-        return self._reply_text(payload)
+        cap = self.reply_cap(model, request)
+        body = request_body(model, request, stream=False)
+        reply = self._reply_text(await self.post_json(MESSAGES_PATH, body, cap))
+        cap.add_text(reply.text)
+        return reply
 
     async def stream(self, model: ModelSpec, request: LLMRequest) -> AsyncIterator[StreamChunk]:
         self._check_key()
         body = request_body(model, request, stream=True)
-        events = cast("AsyncGenerator[SSEEvent, None]", self.post_sse(MESSAGES_PATH, body))
+        cap = self.reply_cap(model, request)
+        events = cast("AsyncGenerator[SSEEvent, None]", self.post_sse(MESSAGES_PATH, body, cap))
         input_tokens = output_tokens = 0
         seen_text = False
         stop_reason: Any = None
@@ -195,6 +199,7 @@ class AnthropicProvider(HttpProvider):
                     if isinstance(delta, dict) and delta.get("type") == "text_delta":
                         text = str(delta.get("text", ""))
                         if text:
+                            cap.add_text(text)
                             seen_text = seen_text or bool(text.strip())
                             yield StreamChunk(text)
                 elif kind == "message_delta":

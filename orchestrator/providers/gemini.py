@@ -288,19 +288,23 @@ class GeminiProvider(HttpProvider):
 
     async def complete(self, model: ModelSpec, request: LLMRequest) -> ProviderReply:
         self._check_key()
+        cap = self.reply_cap(model, request)
         payload = await self.post_json(
-            model_path(model, "generateContent"), request_body(model, request)
+            model_path(model, "generateContent"), request_body(model, request), cap
         )
         chunk = self._chunk(payload)
         if not chunk.text.strip():
             raise self._no_text(chunk.blocked, chunk.finish)
+        cap.add_text(chunk.text)
         return ProviderReply(chunk.text, chunk.usage or Usage(), chunk.model)
 
     async def stream(self, model: ModelSpec, request: LLMRequest) -> AsyncIterator[StreamChunk]:
         self._check_key()
         path = model_path(model, "streamGenerateContent") + "?alt=sse"
+        cap = self.reply_cap(model, request)
         events = cast(
-            "AsyncGenerator[SSEEvent, None]", self.post_sse(path, request_body(model, request))
+            "AsyncGenerator[SSEEvent, None]",
+            self.post_sse(path, request_body(model, request), cap),
         )
         usage: Usage | None = None
         finish: str | None = None
@@ -313,6 +317,7 @@ class GeminiProvider(HttpProvider):
                 usage = chunk.usage or usage
                 finish = chunk.finish or finish
                 if chunk.text:
+                    cap.add_text(chunk.text)
                     seen_text = seen_text or bool(chunk.text.strip())
                     yield StreamChunk(chunk.text)
         if finish is None:

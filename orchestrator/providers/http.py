@@ -2,18 +2,22 @@
 
 A vendor module subclasses HttpProvider, builds its request body, parses its replies, and refines
 `classify()` for the error kinds only it has (quota, context length, overload). Everything else —
-timeouts, connection failures, status codes, malformed JSON, scrubbing the key out of messages —
-is decided here, once.
+timeouts, connection failures, status codes, malformed JSON, scrubbing the key out of messages,
+how much of a reply is read (`ReplyCap`: a reply far larger than the output tokens asked for is
+cut off while it streams in and refused) — is decided here, once.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
 
+from ace_lsp.orchestrator import caps
 from ace_lsp.orchestrator.config import ProviderSettings
 from ace_lsp.orchestrator.errors import (
     AuthError,
@@ -27,10 +31,57 @@ from ace_lsp.orchestrator.errors import (
     ServerError,
     Timeout,
 )
-from ace_lsp.orchestrator.providers.sse import SSEDecoder, SSEEvent
+from ace_lsp.orchestrator.providers.sse import SSEDecoder, SSEEvent, SSELines
+from ace_lsp.orchestrator.registry import ModelSpec
 from ace_lsp.orchestrator.retry import parse_retry_after
+from ace_lsp.orchestrator.types import LLMRequest
 
 MAX_DETAIL = 200
+
+
+def output_tokens(model: ModelSpec, request: LLMRequest) -> int:
+    """The output tokens a request asks the model for: the request's, within the model's."""
+    if model.max_output > 0:
+        return min(request.max_output_tokens, model.max_output)
+    return request.max_output_tokens
+
+
+def _size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MB" if n >= 1024 * 1024 else f"{n // 1024} KB"
+
+
+@dataclass
+class ReplyCap:
+    """How much of one reply is read (see `caps`): its text, a JSON body or one line or event of a
+    stream, and all of a stream's bytes. Past any of them the reply is refused as a BadResponse."""
+
+    provider: str
+    tokens: int  # output tokens asked for
+    text: int = 0  # bytes of reply text counted so far
+
+    @property
+    def text_bytes(self) -> int:
+        return caps.reply_bytes(self.tokens)
+
+    @property
+    def body_bytes(self) -> int:
+        return self.text_bytes * caps.BODY_PER_TEXT
+
+    @property
+    def stream_bytes(self) -> int:
+        return self.text_bytes * caps.STREAM_PER_TEXT
+
+    def refuse(self, what: str, limit: int) -> BadResponse:
+        return BadResponse(
+            f"{self.provider} sent {what} over {_size(limit)}, far more than the {self.tokens} "
+            "output tokens asked for; ACE stopped reading it."
+        )
+
+    def add_text(self, text: str) -> None:
+        """Count reply text as it arrives; a BadResponse once there is more than the cap."""
+        self.text += len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
+        if self.text > self.text_bytes:
+            raise self.refuse("a reply", self.text_bytes)
 
 
 class HttpProvider:
@@ -74,6 +125,9 @@ class HttpProvider:
 
     def available(self) -> str | None:
         return self.settings.unavailable()
+
+    def reply_cap(self, model: ModelSpec, request: LLMRequest) -> ReplyCap:
+        return ReplyCap(self.name, output_tokens(model, request))
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -155,28 +209,69 @@ class HttpProvider:
             return ServerError(f"{self.name} had a server error (HTTP {status}){said}.")
         return BadRequest(f"{self.name} refused the request (HTTP {status}){said}.")
 
-    async def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
-        """POST `body`, return the decoded JSON reply; every failure is a ProviderError."""
-        try:
-            response = await self.client.post(path, json=body)
-            raw = await response.aread()
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from None
-        if response.status_code >= 400:
-            raise self._status_error(response, raw)
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise BadResponse(f"{self.name} answered with malformed JSON.") from None
+    async def _error_body(self, response: httpx.Response) -> bytes:
+        """The start of an error reply's body: only quoted, so at most ERROR_BODY_BYTES."""
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= caps.ERROR_BODY_BYTES:
+                break
+        return b"".join(parts)[: caps.ERROR_BODY_BYTES]
 
-    async def post_sse(self, path: str, body: Mapping[str, Any]) -> AsyncIterator[SSEEvent]:
-        """POST `body` and yield the reply's server-sent events as they arrive."""
+    async def post_json(self, path: str, body: Mapping[str, Any], cap: ReplyCap) -> Any:
+        """POST `body`, return the decoded JSON reply; every failure is a ProviderError.
+
+        A body over `cap.body_bytes` (said by its Content-Length, or counted while it arrives)
+        is refused without reading the rest."""
+        limit = cap.body_bytes
         try:
             async with self.client.stream("POST", path, json=body) as response:
                 if response.status_code >= 400:
-                    raise self._status_error(response, await response.aread())
-                decoder = SSEDecoder()
-                async for line in response.aiter_lines():
+                    raise self._status_error(response, await self._error_body(response))
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise cap.refuse("a reply", limit)
+                parts: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise cap.refuse("a reply", limit)
+                    parts.append(chunk)
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc) from None
+        try:
+            return json.loads(b"".join(parts))
+        except ValueError:
+            raise BadResponse(f"{self.name} answered with malformed JSON.") from None
+
+    async def post_sse(
+        self, path: str, body: Mapping[str, Any], cap: ReplyCap
+    ) -> AsyncIterator[SSEEvent]:
+        """POST `body` and yield the reply's server-sent events as they arrive.
+
+        A line or an event over `cap.body_bytes`, or a stream over `cap.stream_bytes`, is
+        refused as soon as it gets there; nothing more is read."""
+        try:
+            async with self.client.stream("POST", path, json=body) as response:
+                if response.status_code >= 400:
+                    raise self._status_error(response, await self._error_body(response))
+                text = codecs.getincrementaldecoder("utf-8")("replace")  # SSE is always UTF-8
+                lines, decoder = SSELines(), SSEDecoder()
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > cap.stream_bytes:
+                        raise cap.refuse("a stream", cap.stream_bytes)
+                    for line in lines.feed(text.decode(chunk)):
+                        event = decoder.feed(line)
+                        if event is not None:
+                            yield event
+                    if max(lines.pending, decoder.pending) > cap.body_bytes:
+                        raise cap.refuse("one event", cap.body_bytes)
+                for line in lines.feed(text.decode(b"", final=True)) + lines.end():
                     event = decoder.feed(line)
                     if event is not None:
                         yield event

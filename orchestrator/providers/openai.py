@@ -55,6 +55,10 @@ PAYLOAD_ERROR_STATUS: Mapping[str, int] = {
 }
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+# A whole header value at once, from its start: `_DURATION.sub()` tried every digit of "1111…" as
+# a start, each time to the end (64 KB took minutes). A value splits into durations one way only
+# (each ends in a unit, the next starts with a digit), so this never backtracks far.
+_DURATIONS = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|h|m|s))+")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -125,7 +129,7 @@ def usage_of(payload: Mapping[str, Any]) -> Usage | None:
 def parse_duration(text: str) -> float | None:
     """OpenAI's `x-ratelimit-reset-*` value ("20ms", "1s", "6m0s", "1h2m3.5s") in seconds."""
     text = text.strip()
-    if not text or _DURATION.sub("", text):
+    if not _DURATIONS.fullmatch(text):
         return None
     return sum(float(n) * _UNIT_S[unit] for n, unit in _DURATION.findall(text))
 
@@ -251,8 +255,10 @@ class OpenAIProvider(HttpProvider):
         return text
 
     async def complete(self, model: ModelSpec, request: LLMRequest) -> ProviderReply:
-        payload = await self.post_json(self.path, self.body(model, request, stream=False))
+        cap = self.reply_cap(model, request)
+        payload = await self.post_json(self.path, self.body(model, request, stream=False), cap)
         text = self.reply_text(payload)
+        cap.add_text(text)
         answered = payload.get("model")
         return ProviderReply(
             text=text,
@@ -285,9 +291,10 @@ class OpenAIProvider(HttpProvider):
         last text — can ride on the last chunk. A connection lost after the `finish_reason` loses
         only the usage, not the reply.
         """
+        cap = self.reply_cap(model, request)
         events = cast(
             "AsyncGenerator[SSEEvent, None]",
-            self.post_sse(self.path, self.body(model, request, stream=True)),
+            self.post_sse(self.path, self.body(model, request, stream=True), cap),
         )
         held: str | None = None
         usage: Usage | None = None
@@ -310,6 +317,7 @@ class OpenAIProvider(HttpProvider):
                 usage = chunk_usage or usage
                 finished = finished or chunk_finished
                 if text:
+                    cap.add_text(text)
                     said_something = said_something or bool(text.strip())
                     if held is not None:
                         yield StreamChunk(held)

@@ -85,6 +85,23 @@ def test_diagnostics_file_from_any_linter(broken: Path, tmp_path: Path) -> None:
     assert "-import os\n" in proc.stdout and "x == None" not in proc.stdout.replace("-    if", "")
 
 
+def test_too_many_diagnostics_are_trimmed_with_a_warning(broken: Path, tmp_path: Path) -> None:
+    from ace_lsp.orchestrator.caps import MAX_DIAGNOSTICS
+
+    (f401,) = [d for d in ruff_diagnostics(broken) if d["code"] == "F401"]
+    diag_file = tmp_path / "diags.json"
+    diag_file.write_text(json.dumps([f401] * (MAX_DIAGNOSTICS + 800)))
+    proc = ace(
+        "fix", str(broken), "--diagnostics", str(diag_file), cwd=tmp_path, home=tmp_path / "home"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        f"ace: {MAX_DIAGNOSTICS + 800} diagnostics given; fixing the first {MAX_DIAGNOSTICS} "
+        "(run again for the rest)." in proc.stderr
+    )
+    assert "-import os\n" in proc.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -11,7 +11,7 @@ from itertools import pairwise
 import pytest
 from tree_sitter import Node, Parser, Tree
 
-from ace_lsp.orchestrator.code import languages
+from ace_lsp.orchestrator.code import languages, patches, secrets
 from ace_lsp.orchestrator.code.languages import LanguageSpec, parser, resolve
 from ace_lsp.orchestrator.code.patches import (
     ContextMismatch,
@@ -23,6 +23,8 @@ from ace_lsp.orchestrator.code.patches import (
     Patch,
     PatchError,
     SyntaxBroken,
+    TooLarge,
+    WritesMasked,
     WrongFile,
     unified_diff,
     validate,
@@ -397,6 +399,27 @@ REFUSALS = [
         "leaves the file unchanged",
         id="context-only",
     ),
+    pytest.param(
+        fenced("@@ -5 +5 @@\n-    total = w * h\n+    total = «masked:secret»•••\n"),
+        WHOLE,
+        WritesMasked,
+        "masked secret's placeholder",
+        id="writes-a-placeholder-label",
+    ),
+    pytest.param(
+        fenced(f"@@ -5,0 +6 @@\n+    key = '{'•' * 64}'\n"),
+        WHOLE,
+        WritesMasked,
+        "leave the lines with secrets unchanged",
+        id="writes-a-mask-run",
+    ),
+    pytest.param(
+        fenced("@@ -5,0 +6 @@\n" + "+    pass\n" * 10_001),
+        WHOLE,
+        TooLarge,
+        "adds more than 10,000 lines",
+        id="adds-too-many-lines",
+    ),
 ]
 
 
@@ -423,6 +446,8 @@ REFUSAL = {
     ContextMismatch: "context_mismatch",
     SyntaxBroken: "syntax_error",
     NoChange: "no_change",
+    TooLarge: "too_large",
+    WritesMasked: "writes_masked_secret",
 }
 
 
@@ -431,6 +456,49 @@ def test_refusal_names_and_sentences() -> None:
     assert all(issubclass(error, PatchError) for error in REFUSAL)
     assert sentence("The diff is fine; really.")
     assert not sentence("Two. Sentences.") and not sentence("lower.") and not sentence("No stop")
+
+
+# What secrets.mask() leaves of a secret, as a model sees it: a line that writes it back is refused.
+PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw\n"
+SECRET_LINES = [
+    pytest.param("", 'API_KEY = "sk-proj-' + "a1" * 20 + '"', id="openai-key-label"),
+    pytest.param("", 'password = "hunter22"', id="short-password-bullets-only"),
+    pytest.param("", 'token: "ghp_' + "A1b2" * 9 + '"', id="github-token"),
+    pytest.param(PEM, "AB==", id="pem-last-line-four-bullets"),
+]
+
+
+@pytest.mark.parametrize(("before", "line"), SECRET_LINES)
+def test_a_diff_that_writes_a_masked_secret_back_is_refused(before: str, line: str) -> None:
+    after = "-----END PRIVATE KEY-----\n" if before else ""
+    original = f"{before}{line}\n{after}x = 1\n"
+    at = before.count("\n")  # 0-based line of `line`
+    masked = secrets.mask(original).text.split("\n")[at]
+    assert masked != line  # the masker found it (what the model was shown instead)
+    n = original.count("\n")  # 1-based line of "x = 1"
+    for reply in (
+        f"@@ -{n} +{n},2 @@\n x = 1\n+{masked}\n",  # a copy of the masked line
+        f"@@ -{at + 1} +{at + 1} @@\n-{line}\n+{masked}\n",  # the line "fixed"
+    ):
+        with pytest.raises(WritesMasked, match="placeholder"):
+            validate(original, reply, LineRange(0, n - 1), path="x.py")
+
+
+def test_the_mask_markers_are_what_secrets_writes() -> None:
+    assert secrets.placeholder("openai-key", 40).startswith(patches.MASK_LABEL)
+    assert patches.MASK_RUN in secrets.placeholder("secret", 8)  # shorter than its label
+    assert patches.MASK_RUN == secrets.MASK * 4
+
+
+def test_bullets_the_file_already_has_are_its_own_text() -> None:
+    original = 'a = 1\nhint = "••••••••"\nlabel = "«masked:demo»"\n'
+    reply = '@@ -1,3 +1,3 @@\n-a = 1\n-hint = "••••••••"\n+a = 2\n+hint = "••••••••"\n label = "«masked:demo»"\n'
+    patch = validate(original, reply, LineRange(0, 2), path="x.py")
+    assert patch.new_text == original.replace("a = 1", "a = 2")
+    one_bullet = validate(
+        original, "@@ -1 +1 @@\n-a = 1\n+a = 1  # • step\n", LineRange(0, 0), path="x.py"
+    )
+    assert "• step" in one_bullet.new_text  # one bullet is punctuation, not a placeholder
 
 
 def test_insert_allowed_at_end_plus_one() -> None:

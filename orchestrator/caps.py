@@ -1,0 +1,65 @@
+"""Every size and time cap on hostile input, in one place: each value and why it is that value.
+
+Model replies, diagnostics and LSP requests are hostile until checked (DESIGN.md). A cap turns an
+input that would stall or bloat the server into one clear refusal (or, for diagnostics, a trimmed
+request and one warning), long before it costs seconds or hundreds of megabytes.
+"""
+
+from __future__ import annotations
+
+# -- model replies (providers/http.py) -------------------------------------------------------------
+
+# A token is about 4 bytes of code or English; 8 per output token asked for leaves room for long
+# tokens (indentation runs, rare words) before a reply counts as hostile rather than verbose.
+REPLY_BYTES_PER_TOKEN = 8
+# ...but never less than this, so a small `max_output_tokens` (a probe's 16) still reads a short
+# reply whole; 64 KiB is a 2,000-line diff, and checking it takes milliseconds.
+REPLY_BYTES_FLOOR = 64 * 1024
+# On the wire a reply's text is bigger than itself: JSON escapes (`\n`, `\"`, `\uXXXX` for
+# non-ASCII text, up to 3 times its UTF-8 size) and metadata. A JSON body, and one line of a
+# stream, may be this many times the text cap.
+BODY_PER_TEXT = 4
+# In a stream every few characters come in an event of their own that repeats ids, model name and
+# fingerprint (~250 bytes for one token): all of a stream's bytes may be this many times the text
+# cap. Memory stays small (events are read one at a time); this bounds the time spent reading.
+STREAM_PER_TEXT = 64
+# An error body is only quoted (cut to 200 characters): more than this is not read.
+ERROR_BODY_BYTES = 64 * 1024
+
+# -- patches (code/diff_text.py) -------------------------------------------------------------------
+
+# Lines one patch may add, counted while the reply is read (a hunk claiming more is refused from
+# its header). A fix adds a handful and a rewrite of a large function a few hundred; the default
+# reply cap carries about 2,000; 10,000 is far beyond any real fix and still checked in
+# milliseconds, where a million lines took 11 s and 1.2 GB.
+MAX_ADDED_LINES = 10_000
+
+# -- diagnostics (code/prompts.py, server/code_actions.py, server/fixing.py, ace fix) ----------
+
+# Characters of a diagnostic's message put in a prompt: long type errors (pyright, mypy) run to a
+# few hundred; beyond 1,000 a message is a dump that helps no model and costs masking time.
+MAX_MESSAGE_CHARS = 1_000
+# Characters of a diagnostic's message in a code action's title: editors show one line of a menu.
+MAX_TITLE_CHARS = 100
+# Diagnostics one request may carry into a fix (codeAction, fix-all, `ace fix --diagnostics`);
+# more are dropped with one warning. An editor sends the few under the cursor or, for fix-all,
+# a file's worth; 200 is a very untidy file, and each span group is a model call.
+MAX_DIAGNOSTICS = 200
+
+# -- CPU-heavy checks (ace.py, call.py): run in a worker thread, never on the event loop ---------
+
+# Seconds that masking a prompt or checking one reply (patch gate, review parsing) may take. Both
+# are linear and take milliseconds on any file ACE accepts (2 MB); 10 s means something is wrong,
+# and the user gets a refusal instead of a wait. (A thread cannot be stopped: it finishes in the
+# background, its result unused.)
+CHECK_TIMEOUT_S = 10.0
+
+
+def reply_bytes(output_tokens: int) -> int:
+    """The most bytes of reply text read for a request that asks for `output_tokens` tokens."""
+    return max(output_tokens * REPLY_BYTES_PER_TOKEN, REPLY_BYTES_FLOOR)
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, the cut marked with an ellipsis."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
