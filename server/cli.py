@@ -111,11 +111,18 @@ def _expected_failures(record: logging.LogRecord) -> bool:
     return type(exc).__name__ != "FixFailed"
 
 
+def log_file_handler(path: Path) -> logging.FileHandler:
+    """A handler appending to `path`, created with mode 0600: a log quotes paths, code and
+    model replies. An existing file keeps its mode (never widened, nor changed under the user)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    return logging.FileHandler(path, encoding="utf-8")
+
+
 def _serve(args: argparse.Namespace) -> int:
     level = logging.DEBUG if args.verbose else logging.INFO
     handler: logging.Handler
     if args.log_file:
-        handler = logging.FileHandler(args.log_file, encoding="utf-8")
+        handler = log_file_handler(args.log_file)
     else:
         handler = logging.StreamHandler(sys.stderr)  # stdout carries the protocol
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -12,6 +12,7 @@ from lsprotocol import types as lsp
 
 from ace_lsp.orchestrator.ace import Review
 from ace_lsp.orchestrator.budget import usd
+from ace_lsp.orchestrator.code import markdown
 from ace_lsp.orchestrator.types import LineRange
 from ace_lsp.server import review
 from ace_lsp.server.app import AceServer, FixFailed
@@ -30,26 +31,37 @@ def lines_label(lines: LineRange) -> str:
 def heading(rev: Review) -> str:
     span = rev.span
     if span.name:
-        return f"### ACE review: {span.kind} `{span.name}`"
+        return f"### ACE review: {span.kind} {markdown.code(span.name)}"
     return f"### ACE review: lines {span.start_line + 1}{DASH}{span.end_line + 1}"
 
 
-def render(rev: Review) -> str:
-    """The hover's Markdown: a heading naming the span, the findings, then model and cost."""
+def _plain(text: str) -> str:
+    return text
+
+
+def render(rev: Review, *, as_markdown: bool = True) -> str:
+    """The hover's Markdown: a heading naming the span, the findings, then model and cost.
+
+    A finding's message is a model's text: escaped (`code.markdown`) so that it can show no
+    image, link or HTML; a client that takes plain text gets it as it is."""
+    escape = markdown.escape if as_markdown else _plain
     findings = [
-        f"- **{f.severity}** {lines_label(f.lines)}: {' '.join(f.message.split())}"
+        f"- **{f.severity}** {lines_label(f.lines)}: {escape(' '.join(f.message.split()))}"
         for f in rev.findings
     ]
     body = "\n".join(findings) if findings else "No findings."
-    return f"{heading(rev)}\n\n{body}\n\n_{rev.model} · {usd(rev.cost_usd)}_"
+    return f"{heading(rev)}\n\n{body}\n\n_{escape(rev.model)} · {usd(rev.cost_usd)}_"
+
+
+def _takes_markdown(ls: AceServer) -> bool:
+    caps = ls.client_capabilities.text_document
+    formats = caps.hover.content_format if caps and caps.hover else None
+    return not formats or lsp.MarkupKind.Markdown in formats
 
 
 def _markup(ls: AceServer, text: str) -> lsp.MarkupContent:
-    caps = ls.client_capabilities.text_document
-    formats = caps.hover.content_format if caps and caps.hover else None
-    if formats and lsp.MarkupKind.Markdown not in formats:
-        return lsp.MarkupContent(kind=lsp.MarkupKind.PlainText, value=text)
-    return lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text)
+    kind = lsp.MarkupKind.Markdown if _takes_markdown(ls) else lsp.MarkupKind.PlainText
+    return lsp.MarkupContent(kind=kind, value=text)
 
 
 async def hover(ls: AceServer, params: lsp.HoverParams) -> lsp.Hover | None:
@@ -73,8 +85,11 @@ async def hover(ls: AceServer, params: lsp.HoverParams) -> lsp.Hover | None:
         try:
             found, _ = await review.review_span(ls, doc, target, params.work_done_token)
         except FixFailed as exc:
-            return lsp.Hover(contents=_markup(ls, f"ACE review failed: {exc.message}"), range=rng)
-    return lsp.Hover(contents=_markup(ls, render(found)), range=rng)
+            # the reason can quote a model's reply (a bad field's name): escaped as findings are
+            message = markdown.escape(exc.message) if _takes_markdown(ls) else exc.message
+            return lsp.Hover(contents=_markup(ls, f"ACE review failed: {message}"), range=rng)
+    text = render(found, as_markdown=_takes_markdown(ls))
+    return lsp.Hover(contents=_markup(ls, text), range=rng)
 
 
 def setup(server: AceServer) -> None:

@@ -215,6 +215,8 @@ async def test_no_key_leaks_from_the_server(
         r.headers.get("authorization") == f"Bearer {OPENAI_KEY}" for r in vendors.openai.requests
     )
     logged = log.read_text(encoding="utf-8")
+    if sys.platform != "win32":
+        assert log.stat().st_mode & 0o777 == 0o600  # created private: it quotes code and replies
     assert "auth" in logged.lower() or "refused" in logged.lower(), logged[-2000:]
     stderr = capfd.readouterr().err
     where = {
@@ -307,6 +309,32 @@ def test_no_key_leaks_from_the_cli(vendors: Vendors, tmp_path: Path) -> None:
 AWS_ID = "AKIA" + "TESTFAKE" + "EXAMPLE7"
 OPENAI_LITERAL = "sk-" + "fakeliteral" + "9876" + "Xy" * 6
 PEM_LINE = "MIIEfakeBASE64" + "Qk" * 20
+
+
+def _fake(n: int, alphabet: str = "Fa1Ke2Te3St4Va5Lu6E7") -> str:
+    return (alphabet * (n // len(alphabet) + 1))[:n]
+
+
+HEX = "0123456789abcdef"
+# issue 12 §4: one line per kind that real repositories hold; (name, line in f, secret)
+MORE = [
+    ("stripe", "sk_" + "live_" + _fake(24)),
+    ("jwt", "eyJhbGciOiJIUzI1NiJ9" + ".eyJzdWIiOiJhY2UtZTJlIn0." + _fake(43)),
+    ("postgres", "postgres://app:" + "pg-" + _fake(13) + "@db:5432/app"),
+    ("redis", "redis://:" + "rd-" + _fake(13) + "@cache:6379/0"),
+    ("azure", "AccountName=acme;AccountKey=" + _fake(86) + "==;EndpointSuffix=core.windows.net"),
+    ("hook", "https://hooks.slack.com/services/T00000000/B00000000/" + _fake(24)),
+    ("slack_app", "xapp-" + "1-A0123456789-1234567890123-" + _fake(64, HEX)),
+    ("npm", "npm_" + _fake(36)),
+    ("hf", "hf_" + _fake(34, "AbCdEfGhIjKlMnOpQrStUvWxYz")),
+    ("sendgrid", "SG." + _fake(22) + "." + _fake(43)),
+    ("twilio", "SK" + _fake(32, HEX)),
+    ("gitlab", "glpat-" + _fake(20)),
+    ("bearer", "Bearer " + _fake(40)),
+    ("aws_key", "wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "fake" + "0KEY9Z"),
+    ("DB_PASS", "correct-horse-battery"),
+]
+ENV_DEFAULT = "dev-" + "pa55word"
 SECRET_SOURCE = (  # the secrets sit within the lines shown to the model
     "import os\n\n"
     "PEM = '''-----BEGIN PRIVATE KEY-----\n"
@@ -315,9 +343,12 @@ SECRET_SOURCE = (  # the secrets sit within the lines shown to the model
     "def f(x):\n"
     f"    aws_id = '{AWS_ID}'\n"
     f"    openai = '{OPENAI_LITERAL}'\n"
+    + "".join(f"    {name} = '{value}'\n" for name, value in MORE)
+    + f"    password = os.environ.get('DB_PASSWORD', '{ENV_DEFAULT}')\n"
     "    if x == None:\n        return os.sep\n    return x\n"
 )
-SECRETS = (AWS_ID, OPENAI_LITERAL, PEM_LINE)
+SECRETS = (AWS_ID, OPENAI_LITERAL, PEM_LINE, ENV_DEFAULT, *(value for _, value in MORE))
+E711_LINE = SECRET_SOURCE.splitlines().index("    if x == None:")  # 0-based
 
 
 @pytest.mark.parametrize("masked", [True, False], ids=["masked", "no-mask"])
@@ -328,7 +359,7 @@ def test_secrets_in_code_are_masked_for_the_cli(
     path = tmp_path / "mod.py"
     path.write_text(SECRET_SOURCE)
     seen = len(vendors.mistral.requests)
-    vendors.mistral.inject(DEVSTRAL, Fault(text=good(line=11)))
+    vendors.mistral.inject(DEVSTRAL, Fault(text=good(line=E711_LINE + 1)))
     flags = [] if masked else ["--no-mask"]
     proc = _ace(
         "fix",
@@ -346,7 +377,8 @@ def test_secrets_in_code_are_masked_for_the_cli(
     for secret in SECRETS:
         assert (secret in sent) is not masked, secret
     if masked:
-        assert "«masked:aws-key»" in sent and "«masked:openai-key»" in sent
+        for kind in ("aws-key", "openai-key", "stripe-key", "jwt", "azure-key", "bearer-token"):
+            assert f"«masked:{kind}»" in sent, kind
 
 
 @pytest.mark.parametrize("masked", [True, False], ids=["masked", "maskSecrets-false"])
@@ -371,13 +403,13 @@ async def test_secrets_in_code_are_masked_for_the_server(
             lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "python", 1, SECRET_SOURCE))
         )
         diagnostic = lsp.Diagnostic(
-            range=lsp.Range(lsp.Position(10, 12), lsp.Position(10, 16)),
+            range=lsp.Range(lsp.Position(E711_LINE, 12), lsp.Position(E711_LINE, 16)),
             message=E711.message,
             code="E711",
             source="Ruff",
         )
         seen = len(vendors.mistral.requests)
-        vendors.mistral.inject(DEVSTRAL, Fault(text=good(line=11)))
+        vendors.mistral.inject(DEVSTRAL, Fault(text=good(line=E711_LINE + 1)))
         (action, *_) = await _code_actions(client, uri, diagnostic)
         resolved = await client.code_action_resolve_async(action)
         assert resolved.edit is not None
