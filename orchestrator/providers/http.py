@@ -135,7 +135,9 @@ class HttpProvider:
             s = self.settings
             self._client = httpx.AsyncClient(
                 base_url=s.base_url,
-                headers=self.headers(),
+                # uncompressed replies: the byte caps then bound memory too (httpx inflates
+                # each compressed read whole, so a small gzip bomb could be large in memory)
+                headers={"Accept-Encoding": "identity", **self.headers()},
                 timeout=httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s),
                 limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
                 transport=self._transport,

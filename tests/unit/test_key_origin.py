@@ -47,4 +47,5 @@ async def test_the_configured_origin_gets_the_key_and_a_redirect_is_not_followed
     response = await provider.client.post("/chat/completions", json={})
     assert response.status_code == 307 and len(seen) == 1
     assert seen[0].url.host == "127.0.0.1" and seen[0].headers["Authorization"] == f"Bearer {KEY}"
+    assert seen[0].headers["Accept-Encoding"] == "identity"  # no compressed replies to inflate
     await provider.aclose()
