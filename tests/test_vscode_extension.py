@@ -163,10 +163,27 @@ STEPS = [
     # optional package; @vscode/vsce-sign's would fetch a signing tool that packaging never uses).
     ["npm", "ci", "--no-audit", "--no-fund", "--prefer-offline", "--ignore-scripts"],
     ["npm", "run", "typecheck"],
+    ["npm", "run", "lint"],  # eslint (typescript-eslint, type-aware) and prettier --check
     ["npm", "test"],
-    ["npm", "run", "build"],
+    # no separate build: `vscode:prepublish` builds the bundle whenever vsce packages
     ["npm", "run", "package"],
 ]
+
+
+def test_packaging_always_builds_and_tools_are_pinned() -> None:
+    """`vsce package` (by `npm run package` or by hand) runs `vscode:prepublish` first, so a
+    .vsix never carries a stale bundle; lint and format run from npm scripts; every dev
+    dependency is an exact version (Node 20 compatible ones are chosen on purpose)."""
+    scripts = MANIFEST["scripts"]
+    assert scripts["vscode:prepublish"] == "npm run build"
+    assert scripts["package"].startswith("vsce package")
+    assert "eslint" in scripts["lint"] and "prettier --check" in scripts["lint"]
+    loose = {
+        name: version
+        for name, version in MANIFEST["devDependencies"].items()
+        if not re.fullmatch(r"\d+\.\d+\.\d+", version)
+    }
+    assert loose == {}, f"pin these to one version: {loose}"
 
 
 def _npm() -> str:
@@ -179,11 +196,13 @@ def _npm() -> str:
     return npm
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_extension_builds_tests_and_packages(capsys: pytest.CaptureFixture[str]) -> None:
     _npm()
     vsix = EXTENSION / "ace.vsix"
+    bundle = EXTENSION / "dist" / "extension.js"
     vsix.unlink(missing_ok=True)
+    bundle.unlink(missing_ok=True)  # packaging must build it
     timings = []
     for step in STEPS:
         started = time.monotonic()
@@ -192,7 +211,6 @@ def test_extension_builds_tests_and_packages(capsys: pytest.CaptureFixture[str])
         )
         timings.append(f"{' '.join(step[:3])} {time.monotonic() - started:.1f} s")
         assert proc.returncode == 0, f"{' '.join(step)} failed:\n{proc.stdout}\n{proc.stderr}"
-    bundle = EXTENSION / "dist" / "extension.js"
     assert bundle.is_file() and vsix.is_file()
     with capsys.disabled():
         print(

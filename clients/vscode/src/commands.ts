@@ -19,13 +19,13 @@ import {
 } from "vscode-languageclient/node";
 
 import {
+  actionModel,
   FIX_ALL_KIND,
   isReviewSummary,
   pickFileFix,
   QUICK_FIX_KIND,
   REVIEW_COMMAND,
   reviewMessage,
-  titleModel,
 } from "./pure/actions";
 import type { AceServer } from "./server";
 
@@ -117,7 +117,7 @@ export async function fixAllInFile(server: AceServer): Promise<void> {
       void vscode.window.showInformationMessage("ACE: nothing to fix in this file.");
       return;
     }
-    const model = titleModel(action.title);
+    const model = actionModel(action);
     if (model) progress.report({ message: model });
     const resolved = action.edit ? action : await client.sendRequest(CodeActionResolveRequest.type, action, token);
     if (resolved.edit) {

@@ -203,7 +203,9 @@ export class AceServer implements SettingsTarget, vscode.Disposable {
       this.startFailures += 1;
       if (this.startFailures >= MAX_START_FAILURES) {
         const reason = `it failed to start ${this.startFailures} times in a row`;
-        this.channel.error(`Not restarting the ACE server: ${reason}. Fix the cause above, then run "ACE: Restart Server".`);
+        this.channel.error(
+          `Not restarting the ACE server: ${reason}. Fix the cause above, then run "ACE: Restart Server".`,
+        );
         this.setState({ kind: "stopped", reason });
       } else {
         const delay = this.scheduleRestart();

@@ -64,7 +64,11 @@ export class BudgetStatus implements vscode.Disposable {
         this.set("$(sync~spin) ACE", "ACE: starting the server", undefined);
         return;
       case "restarting":
-        this.set("$(warning) ACE", `ACE: the server stopped; restarting in ${Math.round(state.inMs / 1000)} s`, BACKGROUNDS.warning);
+        this.set(
+          "$(warning) ACE",
+          `ACE: the server stopped; restarting in ${Math.round(state.inMs / 1000)} s`,
+          BACKGROUNDS.warning,
+        );
         return;
       case "stopped":
         this.set("$(error) ACE", `ACE: the server is not running (${state.reason})`, BACKGROUNDS.error);

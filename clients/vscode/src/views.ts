@@ -66,7 +66,14 @@ export class Views implements vscode.Disposable {
         arguments: [],
       });
       const body = view.render(answer);
-      render(body ?? errorBody(view.title, `The server's answer to ${view.serverCommand} was not understood; is the server older than this extension?`, view.command));
+      render(
+        body ??
+          errorBody(
+            view.title,
+            `The server's answer to ${view.serverCommand} was not understood; is the server older than this extension?`,
+            view.command,
+          ),
+      );
     } catch (error) {
       render(errorBody(view.title, error instanceof Error ? error.message : String(error), view.command));
     }

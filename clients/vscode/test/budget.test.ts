@@ -106,7 +106,7 @@ describe("asBudget", () => {
     const team = { spentToday: 4, dailyLimit: 20, spentMonth: 40, monthlyLimit: null, reserved: 0.1 };
     const online = asBudget({ spentToday: 1, spentMonth: 2, ledger: "ok", ledgerKind: "team", team });
     assert.deepEqual(online?.team, { spentToday: 4, dailyLimit: 20, spentMonth: 40, monthlyLimit: null });
-    assert.ok(tooltipLines(online!).includes("Team today: $4.00 of $20.00"));
+    assert.ok(tooltipLines(online).includes("Team today: $4.00 of $20.00"));
     const offline = asBudget({
       spentToday: 1,
       spentMonth: 2,
@@ -120,7 +120,14 @@ describe("asBudget", () => {
   });
 
   it("refuses what is not a budget", () => {
-    for (const wire of [null, 3, "x", {}, { spentToday: "1", spentMonth: 0 }, { spentToday: 1, spentMonth: 1, dailyLimit: "5" }]) {
+    for (const wire of [
+      null,
+      3,
+      "x",
+      {},
+      { spentToday: "1", spentMonth: 0 },
+      { spentToday: 1, spentMonth: 1, dailyLimit: "5" },
+    ]) {
       assert.equal(asBudget(wire), undefined, JSON.stringify(wire));
     }
   });

@@ -15,10 +15,19 @@ import { parseLogLine } from "../src/pure/serverLog";
 
 describe("parseCommand", () => {
   const table: [unknown, string[]][] = [
-    [["ace", "serve"], ["ace", "serve"]],
-    [["ace", "", 3, "serve"], ["ace", "serve"]],
+    [
+      ["ace", "serve"],
+      ["ace", "serve"],
+    ],
+    [
+      ["ace", "", 3, "serve"],
+      ["ace", "serve"],
+    ],
     ["ace serve", ["ace", "serve"]],
-    ['  "/opt/my tools/ace"   serve --log-file \'/tmp/a b.log\' ', ["/opt/my tools/ace", "serve", "--log-file", "/tmp/a b.log"]],
+    [
+      "  \"/opt/my tools/ace\"   serve --log-file '/tmp/a b.log' ",
+      ["/opt/my tools/ace", "serve", "--log-file", "/tmp/a b.log"],
+    ],
     ["", []],
     [[], []],
     [null, []],

@@ -55,7 +55,10 @@ describe("settings mapping", () => {
 
   it("maps user values and leaves unset keys out", () => {
     const values: Record<string, unknown> = { "ace.tier": "pro", "ace.budget.daily": 2.5, "ace.prefetch": true };
-    assert.deepEqual(toServerSettings((key) => values[key]), { tier: "pro", dailyBudget: 2.5, prefetch: true });
+    assert.deepEqual(
+      toServerSettings((key) => values[key]),
+      { tier: "pro", dailyBudget: 2.5, prefetch: true },
+    );
   });
 
   it("inSection strips the section prefix", () => {

@@ -24,11 +24,49 @@ export function pickFileFix<A extends ActionLike>(actions: readonly A[]): A | un
 
 /**
  * The model and price a title names ("Fix all with ACE (2 diagnostics) · devstral-small · ~$0.0004"
- * → "devstral-small · ~$0.0004"); empty when the server did not know them yet.
+ * → "devstral-small · ~$0.0004"); empty when the server did not know them yet. Only for servers
+ * older than `data.model`: see `actionModel`.
  */
 export function titleModel(title: string): string {
   const m = /^[^·]*·\s*([^:]+?)\s*(?::|$)/.exec(title);
   return m?.[1] ?? "";
+}
+
+/** What the server quotes for a code action in its `data`: the model id and estimated USD. */
+export interface Quote {
+  readonly model: string | null;
+  readonly costUsd: number | null;
+}
+
+const MAX_MODEL_CHARS = 200; // a model id longer than this is not one
+
+/**
+ * The quote an action's `data` carries ({"model": id | null, "costUsd": USD | null}, both always
+ * sent by the server since it added them); undefined when `data` has no "model" key (an older
+ * server). A value of the wrong type counts as unknown (null), never as text to show.
+ */
+export function dataQuote(data: unknown): Quote | undefined {
+  if (typeof data !== "object" || data === null || Array.isArray(data) || !("model" in data)) return undefined;
+  const { model, costUsd } = data as { model?: unknown; costUsd?: unknown };
+  const id = typeof model === "string" && model && model.length <= MAX_MODEL_CHARS ? model : null;
+  const cost = typeof costUsd === "number" && Number.isFinite(costUsd) && costUsd >= 0 ? costUsd : null;
+  return { model: id, costUsd: cost };
+}
+
+/** "devstral-small · ~$0.0004", "local · free", "gpt-4o" (no estimate), or "" (no model). */
+export function quoteText(quote: Quote): string {
+  if (quote.model === null) return "";
+  if (quote.costUsd === null) return quote.model;
+  return `${quote.model} · ${quote.costUsd === 0 ? "free" : `~${usd(quote.costUsd)}`}`;
+}
+
+/**
+ * The model and price to show while an action runs: from its `data` (the server's contract),
+ * else, from a server that predates it, parsed out of the title.
+ */
+export function actionModel(action: { readonly title: string; readonly data?: unknown }): string {
+  const quote = dataQuote(action.data);
+  return quote === undefined ? titleModel(action.title) : quoteText(quote);
 }
 
 /** The answer of `ace.review` (server/review.py `summary`). */

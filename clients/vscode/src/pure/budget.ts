@@ -83,9 +83,7 @@ export function tooltipLines(budget: Budget): string[] {
   ];
   const last = budget.lastCall;
   lines.push(
-    last
-      ? `Last call: ${last.model} · ${usd(last.costUsd)} · ${duration(last.latencyMs)}`
-      : "Last call: none yet",
+    last ? `Last call: ${last.model} · ${usd(last.costUsd)} · ${duration(last.latencyMs)}` : "Last call: none yet",
   );
   if (budget.team) {
     lines.push(`Team today: ${against(budget.team.spentToday, budget.team.dailyLimit)}`);
@@ -110,8 +108,8 @@ export function asBudget(value: unknown): Budget | undefined {
     return undefined;
   }
   return {
-    tier: String(v.tier ?? "?"),
-    user: String(v.user ?? "?"),
+    tier: text(v.tier),
+    user: text(v.user),
     spentToday: v.spentToday,
     dailyLimit: (v.dailyLimit as number | null | undefined) ?? null,
     spentMonth: v.spentMonth,
@@ -153,5 +151,10 @@ function asLastCall(value: unknown): LastCall | null {
   if (typeof value !== "object" || value === null) return null;
   const v = value as Record<string, unknown>;
   if (typeof v.costUsd !== "number" || typeof v.latencyMs !== "number") return null;
-  return { model: String(v.model ?? "?"), costUsd: v.costUsd, latencyMs: v.latencyMs };
+  return { model: text(v.model), costUsd: v.costUsd, latencyMs: v.latencyMs };
+}
+
+/** A name from the wire, or "?" when it is missing or not a string (never "[object Object]"). */
+function text(value: unknown): string {
+  return typeof value === "string" ? value : "?";
 }

@@ -33,8 +33,7 @@ function row(m: ModelRow): string {
   const key = m.available
     ? `<td class="ok">yes</td>`
     : `<td class="warn" title="${escapeHtml(m.unavailable_reason ?? "")}">needs setup</td>`;
-  const success =
-    m.success_rate === null ? "-" : `${Math.round(m.success_rate * 100)}% of ${m.calls}`;
+  const success = m.success_rate === null ? "-" : `${Math.round(m.success_rate * 100)}% of ${m.calls}`;
   return `<tr>
 <td>${escapeHtml(m.provider)}</td>
 <td title="${escapeHtml((m.tasks ?? []).join(", "))}">${escapeHtml(m.id)}</td>

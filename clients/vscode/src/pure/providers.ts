@@ -13,9 +13,6 @@ export const PROVIDER_KEYS: readonly ProviderKey[] = [
 ];
 
 /** The server's environment: the extension host's, with the stored keys over it. */
-export function serverEnvironment(
-  base: NodeJS.ProcessEnv,
-  keys: Readonly<Record<string, string>>,
-): NodeJS.ProcessEnv {
+export function serverEnvironment(base: NodeJS.ProcessEnv, keys: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
   return { ...base, ...keys };
 }

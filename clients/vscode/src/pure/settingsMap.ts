@@ -101,7 +101,7 @@ export function answerConfiguration(
   answers: readonly unknown[],
   ace: Record<string, unknown>,
 ): unknown[] {
-  return items.map((item, i) => (item.section === SECTION ? ace : answers[i] ?? null));
+  return items.map((item, i) => (item.section === SECTION ? ace : (answers[i] ?? null)));
 }
 
 /** Whether a change to `key` should be sent to the server (it is one of the mapped settings). */

@@ -128,7 +128,10 @@ ${budgetChart(r.today, r.month)}`;
   }
   const suggestions = r.suggestions.length
     ? `<h2>Suggestions</h2><ul>${r.suggestions
-        .map((s) => `<li>For ${escapeHtml(s.task)}, try <b>${escapeHtml(s.instead)}</b> instead of ${escapeHtml(s.model)}: ${escapeHtml(s.reason)}</li>`)
+        .map(
+          (s) =>
+            `<li>For ${escapeHtml(s.task)}, try <b>${escapeHtml(s.instead)}</b> instead of ${escapeHtml(s.model)}: ${escapeHtml(s.reason)}</li>`,
+        )
         .join("")}</ul>`
     : "";
   return `${head}
