@@ -1,4 +1,6 @@
-"""ACE's jobs on top of the orchestrator: ace_auto_fix() (the seed's aceAutoFix) and ace_review().
+"""ACE's jobs on top of the orchestrator: ace_auto_fix(), ace_review() and ace_improve(), each
+given one `FixContext` (the file, who asks, the call options); docs/architecture.md draws the
+flow of one fix.
 
 A fix request becomes an AUTO_FIX call whose every reply must pass the patch gate; the risk level
 decides which lines a fix may touch. A review is a CODE_REVIEW call whose reply must hold findings.
@@ -91,33 +93,53 @@ async def _prompt(build: Callable[[], tuple[Message, ...]], path: str) -> tuple[
     return await off_loop(build, f"Masking secrets in {path}", "ACE sent nothing to a model")
 
 
+@dataclass(frozen=True)
+class FixContext:
+    """The file a job works on and who asks, how: what every `ace_*` job takes besides its target.
+
+    `file_path` names the file for the patch gate and the local provider; `display_path` (default:
+    `file_path`) is how prompts name it. `tree` is the caller's parse of `code`, if it has one;
+    `user` is who pays (in team mode the orchestrator books the database role instead).
+    """
+
+    file_path: str
+    code: str
+    language: str | None = None
+    tier: Tier = Tier.FREE
+    user: str = "local"
+    display_path: str | None = None
+    tree: Tree | None = None
+    options: CallOptions | None = None
+    mask_secrets: bool = True  # mask secret-shaped text in the prompt sent to a provider
+
+    @property
+    def shown_path(self) -> str:
+        return self.display_path or self.file_path
+
+
 async def _patch_call(
     orchestrator: Orchestrator,
     request: LLMRequest,
-    code: str,
     allowed: tuple[LineRange, ...],
-    file_path: str,
-    language: str | None,
-    display_path: str | None,
+    ctx: FixContext,
     tree: Tree | None,
-    options: CallOptions | None,
 ) -> AutoFix:
     """Call for a diff; a reply counts only once the patch gate accepts it within `allowed`."""
 
     def check(reply: ProviderReply) -> patches.Patch:
         return patches.validate(
-            code,
+            ctx.code,
             reply.text,
             allowed,
-            path=file_path,
-            language=language,
-            display_path=display_path,
+            path=ctx.file_path,
+            language=ctx.language,
+            display_path=ctx.display_path,
             original_tree=tree,
         )
 
-    called = await orchestrator.call(request, check, options)
+    called = await orchestrator.call(request, check, ctx.options)
     return AutoFix(
-        path=file_path,
+        path=ctx.file_path,
         patch=called.value,
         model=called.result.model,
         cost_usd=called.result.cost_usd,
@@ -127,49 +149,41 @@ async def _patch_call(
 
 async def ace_auto_fix(
     orchestrator: Orchestrator,
-    *,
-    file_path: str,
-    code: str,
+    ctx: FixContext,
     issues: Sequence[CodeIssue],
     risk_level: RiskLevel = RiskLevel.BALANCED,
-    tier: Tier = Tier.FREE,
-    user: str = "local",
-    language: str | None = None,
-    display_path: str | None = None,
-    tree: Tree | None = None,
-    options: CallOptions | None = None,
-    mask_secrets: bool = True,
 ) -> AutoFix:
-    """Fix `issues` in `code`; returns a validated patch or raises NoFix with every attempt.
+    """Fix `issues` in `ctx.code`; returns a validated patch or raises NoFix with every attempt.
 
-    Secret-shaped text is masked in the prompt sent to a provider unless `mask_secrets` is False;
-    the FixJob the local provider reads keeps the real code (it never leaves the machine).
+    Secret-shaped text is masked in the prompt sent to a provider unless `ctx.mask_secrets` is
+    False; the FixJob the local provider reads keeps the real code (it never leaves the machine).
     """
     if not issues:
         raise InputError("There is nothing to fix: no diagnostics were given.")
-    source = Source(code)
+    source = Source(ctx.code)
+    tree = ctx.tree
     if tree is None:
-        tree = spans.parse(source, language, file_path)
-    allowed = allowed_ranges(source, language, issues, risk_level, path=file_path, tree=tree)
+        tree = spans.parse(source, ctx.language, ctx.file_path)
+    allowed = allowed_ranges(
+        source, ctx.language, issues, risk_level, path=ctx.file_path, tree=tree
+    )
     build = functools.partial(
         fix_messages,
-        display_path or file_path,
-        language,
+        ctx.shown_path,
+        ctx.language,
         source,
         issues,
         allowed,
-        mask_secrets=mask_secrets,
+        mask_secrets=ctx.mask_secrets,
     )
     request = LLMRequest(
         task=TaskType.AUTO_FIX,
-        messages=await _prompt(build, display_path or file_path),
-        tier=tier,
-        user=user,
-        fix=FixJob(file_path, language, code, tuple(issues), allowed),
+        messages=await _prompt(build, ctx.shown_path),
+        tier=ctx.tier,
+        user=ctx.user,
+        fix=FixJob(ctx.file_path, ctx.language, ctx.code, tuple(issues), allowed),
     )
-    return await _patch_call(
-        orchestrator, request, code, allowed, file_path, language, display_path, tree, options
-    )
+    return await _patch_call(orchestrator, request, allowed, ctx, tree)
 
 
 @dataclass(frozen=True)
@@ -182,47 +196,34 @@ class Review:
     attempts: tuple[Attempt, ...]
 
 
-async def ace_review(
-    orchestrator: Orchestrator,
-    *,
-    file_path: str,
-    code: str,
-    target: TextRange,
-    tier: Tier = Tier.FREE,
-    user: str = "local",
-    language: str | None = None,
-    display_path: str | None = None,
-    tree: Tree | None = None,
-    options: CallOptions | None = None,
-    mask_secrets: bool = True,
-) -> Review:
+async def ace_review(orchestrator: Orchestrator, ctx: FixContext, target: TextRange) -> Review:
     """Review the function or class around `target`; raises NoFix when no model gave a review.
 
-    Secret-shaped text is masked in the prompt unless `mask_secrets` is False."""
-    source = Source(code)
-    span = spans.extract(source, language, target, path=file_path, tree=tree)
+    Secret-shaped text is masked in the prompt unless `ctx.mask_secrets` is False."""
+    source = Source(ctx.code)
+    span = spans.extract(source, ctx.language, target, path=ctx.file_path, tree=ctx.tree)
     lines = span.lines
     build = functools.partial(
         review_messages,
-        display_path or file_path,
-        language,
+        ctx.shown_path,
+        ctx.language,
         source,
         lines,
-        mask_secrets=mask_secrets,
+        mask_secrets=ctx.mask_secrets,
     )
     request = LLMRequest(
         task=TaskType.CODE_REVIEW,
-        messages=await _prompt(build, display_path or file_path),
-        tier=tier,
-        user=user,
+        messages=await _prompt(build, ctx.shown_path),
+        tier=ctx.tier,
+        user=ctx.user,
     )
 
     def check(reply: ProviderReply) -> tuple[Finding, ...]:
-        return parse_review(reply.text, code, lines, path=file_path, language=language)
+        return parse_review(reply.text, ctx.code, lines, path=ctx.file_path, language=ctx.language)
 
-    called = await orchestrator.call(request, check, options)
+    called = await orchestrator.call(request, check, ctx.options)
     return Review(
-        path=file_path,
+        path=ctx.file_path,
         span=span,
         findings=called.value,
         model=called.result.model,
@@ -231,40 +232,25 @@ async def ace_review(
     )
 
 
-async def ace_improve(
-    orchestrator: Orchestrator,
-    *,
-    file_path: str,
-    code: str,
-    lines: LineRange,
-    tier: Tier = Tier.FREE,
-    user: str = "local",
-    language: str | None = None,
-    display_path: str | None = None,
-    tree: Tree | None = None,
-    options: CallOptions | None = None,
-    mask_secrets: bool = True,
-) -> AutoFix:
+async def ace_improve(orchestrator: Orchestrator, ctx: FixContext, lines: LineRange) -> AutoFix:
     """A behaviour-preserving improvement of `lines` (task REFACTOR), through the patch gate.
 
-    Secret-shaped text is masked in the prompt unless `mask_secrets` is False."""
-    source = Source(code)
+    Secret-shaped text is masked in the prompt unless `ctx.mask_secrets` is False."""
+    source = Source(ctx.code)
     last = max(source.line_count - 1, 0)
     allowed = (LineRange(min(lines.start, last), min(lines.end, last)),)
     build = functools.partial(
         improve_messages,
-        display_path or file_path,
-        language,
+        ctx.shown_path,
+        ctx.language,
         source,
         allowed,
-        mask_secrets=mask_secrets,
+        mask_secrets=ctx.mask_secrets,
     )
     request = LLMRequest(
         task=TaskType.REFACTOR,
-        messages=await _prompt(build, display_path or file_path),
-        tier=tier,
-        user=user,
+        messages=await _prompt(build, ctx.shown_path),
+        tier=ctx.tier,
+        user=ctx.user,
     )
-    return await _patch_call(
-        orchestrator, request, code, allowed, file_path, language, display_path, tree, options
-    )
+    return await _patch_call(orchestrator, request, allowed, ctx, ctx.tree)

@@ -22,8 +22,8 @@ from datetime import date, datetime, timezone
 
 from ace_lsp.orchestrator.config import DEFAULT_LIMITS, TierLimits
 from ace_lsp.orchestrator.errors import OverBudget
-from ace_lsp.orchestrator.health import ModelStats
 from ace_lsp.orchestrator.registry import ModelSpec
+from ace_lsp.orchestrator.stats import ModelStats
 from ace_lsp.orchestrator.types import Message, Tier
 
 CHARS_PER_TOKEN = 3  # below the ~4 of English text and code: overestimates, never under

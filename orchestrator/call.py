@@ -1,12 +1,16 @@
-"""instrumented_call(): the one entry point for model calls.
+"""instrumented_call(): the one entry point for model calls (docs/architecture.md: one fix's flow).
 
-Route the request (by task, tier, keys, circuits and budget), then try the chain: reserve the
-estimate, call, run the caller's validator (in a worker thread, within a time limit: the event loop
-stays free; a refused reply moves on to the next model), settle the real cost, write one ledger
-row per attempt and feed the health stats. A retryable error moves
-on to the next model at once; the same model is retried (jittered backoff, `retry-after` honoured
-up to a bound) only when no other model is left. Optionally hedge: when the running model passes
-its p95 latency, start the next one too and keep the first valid answer.
+`instrumented_call(task, tier, user, messages)` is all a one-off call needs;
+`Orchestrator.call(request, validate)` is the same pipeline on a long-lived orchestrator, and
+returns the value the caller's check made of the reply.
+
+Route the request (by task, tier, keys, circuits, context window and budget), then try the chain:
+reserve the estimate, call, run the caller's validator (in a worker thread, within a time limit:
+the event loop stays free; a refused reply moves on to the next model), settle the real cost,
+write one ledger row per attempt and feed the health stats. A retryable error moves on to the
+next model at once; the same model is retried (jittered backoff, `retry-after` honoured up to a
+bound) only when no other model is left. Optionally hedge: when the running model passes its p95
+latency, start the next one too and keep the first valid answer.
 """
 
 from __future__ import annotations
@@ -42,8 +46,27 @@ from ace_lsp.orchestrator.providers import make_provider
 from ace_lsp.orchestrator.providers.base import Provider
 from ace_lsp.orchestrator.registry import ModelSpec, Registry
 from ace_lsp.orchestrator.retry import retry_delay
-from ace_lsp.orchestrator.routing import Route, RoutingTable, Skip, load_routing, route
-from ace_lsp.orchestrator.types import Attempt, LLMRequest, LLMResult, ProviderReply, Tier, Usage
+from ace_lsp.orchestrator.routing import (
+    Route,
+    RoutingTable,
+    Skip,
+    load_routing,
+    route,
+    too_small,
+)
+from ace_lsp.orchestrator.types import (
+    CACHED,
+    CANCELLED,
+    OK,
+    Attempt,
+    LLMRequest,
+    LLMResult,
+    Message,
+    ProviderReply,
+    TaskType,
+    Tier,
+    Usage,
+)
 
 if TYPE_CHECKING:
     from ace_lsp.orchestrator.team.shared import TeamLedger
@@ -104,16 +127,25 @@ class _Call:
     dead_providers: dict[str, str] = field(default_factory=dict)
     budget_refusals: list[str] = field(default_factory=list)
 
+    def refused(self, model: ModelSpec, reason: str) -> None:
+        """A budget refused `model`'s estimate: a skip, and a reason for OverBudget."""
+        self.skipped.append((model.id, reason))
+        self.budget_refusals.append(reason)
+
 
 @dataclass
 class _Try:
-    """One attempt of one model: what its ledger row needs besides how it ended."""
+    """One attempt of one model: the money held for it, and what its ledger row needs besides
+    how it ended. A cache hit holds nothing, has no marker and is not timed."""
 
     model: ModelSpec
     position: int
     retry: int
-    row_id: str | None = None  # shared with its in-flight marker (None: a cache hit, no marker)
-    reservation_id: str | None = None  # the team budget's, in team mode
+    cached: bool = False
+    estimate: float = 0.0
+    reservation: budgeting.Reservation | None = None  # this process's budget's
+    shared: str | None = None  # the team budget's reservation id, in team mode
+    row_id: str | None = None  # shared with its in-flight marker
     t0: float = 0.0  # perf_counter when the call started (0: not timed)
 
 
@@ -245,8 +277,11 @@ class Orchestrator:
                 refusals.append(reason)
             return reason
 
+        def fits(model: ModelSpec) -> str | None:
+            return too_small(model, estimate_tokens, request.max_output_tokens)
+
         if options.models is not None:
-            return self._explicit(options.models, over_budget), refusals
+            return self._explicit(options.models, fits, over_budget), refusals
         routed = route(
             request.task,
             request.tier,
@@ -256,11 +291,16 @@ class Orchestrator:
             circuits=self.health.circuits(),
             over_budget=over_budget,
             preferred=options.preferred_model,
+            prompt_tokens=estimate_tokens,
+            reply_tokens=request.max_output_tokens,
         )
         return routed, refusals
 
     def _explicit(
-        self, names: Sequence[str], over_budget: Callable[[ModelSpec], str | None]
+        self,
+        names: Sequence[str],
+        fits: Callable[[ModelSpec], str | None],
+        over_budget: Callable[[ModelSpec], str | None],
     ) -> Route:
         """The given models, in order, minus those that cannot be called (with the reason)."""
         unavailable = self.unavailable()
@@ -268,7 +308,7 @@ class Orchestrator:
         skipped: list[Skip] = []
         for name in names:
             model = self.registry.get(name)
-            reason = unavailable.get(model.provider) or over_budget(model)
+            reason = unavailable.get(model.provider) or fits(model) or over_budget(model)
             if reason is None:
                 chain.append(model)
             else:
@@ -402,116 +442,179 @@ class Orchestrator:
     async def _run_model(
         self, ctx: _Call, position: int, model: ModelSpec, validate: Validator[T]
     ) -> _Success[T] | None:
-        """Try one model, with retries; never raises but CancelledError."""
-        request, options = ctx.request, ctx.options
-        provider = self.providers[model.provider]
-        max_output = self._max_output(model, request)
-        input_cost = model.cost(ctx.prompt_tokens, 0)
-        key = cache_key(model.id, request) if options.use_cache else None
-        if key is not None and (hit := self.cache.get(key)) is not None:
-            try:
-                value = await _check(validate, hit, model)
-            except AceError:
-                pass  # the file moved on since: ask the model again
-            else:
-                self._record(ctx, _Try(model, position, 1), "ok", 0.0, hit.usage, "cached")
-                return _Success(value, hit, model)
+        """Try one model, with retries; never raises but CancelledError.
+
+        The cache first, then the circuit; then each try holds its estimate, starts, sends, and
+        either ends a failed send (waiting to retry when nothing else is left) or settles the
+        real cost and checks the reply.
+        """
+        key = cache_key(model.id, ctx.request) if ctx.options.use_cache else None
+        hit = await self._cached(ctx, position, model, key, validate)
+        if hit is not None:
+            return hit
         if not self.health.allow(model.id):
             ctx.skipped.append(
                 (model.id, f"{model.id}'s circuit is half-open; a probe is in flight.")
             )
             return None
-        for retry in range(1, options.max_retries + 2):
-            estimate = budgeting.estimate_cost(model, ctx.prompt_tokens, max_output)
+        for retry in range(1, ctx.options.max_retries + 2):
+            tried = await self._hold(ctx, model, position, retry)
+            if tried is None:
+                return None  # over a budget: the skip is recorded
+            self._start(ctx, tried)
             try:
-                reservation = self.budget.reserve(
-                    request.user,
-                    request.tier,
-                    estimate,
-                    daily=options.daily_usd,
-                    monthly=options.monthly_usd,
-                    model=model.id,
-                )
-            except OverBudget as exc:
-                ctx.skipped.append((model.id, exc.reason))
-                ctx.budget_refusals.append(exc.reason)
-                return None
-            shared: str | None = None  # the team budget's reservation, in team mode
-            if self.team is not None:
-                shared = uuid.uuid4().hex
-                # the user's own budgets hold across all their machines too, in the database
-                daily, monthly = self.budget.limits(
-                    request.tier, daily=options.daily_usd, monthly=options.monthly_usd
-                )
-                try:
-                    await self.team.reserve(
-                        shared, request.user, estimate, daily=daily, monthly=monthly, model=model.id
-                    )
-                except OverBudget as exc:
-                    self.budget.release(reservation)
-                    ctx.skipped.append((model.id, exc.reason))
-                    ctx.budget_refusals.append(exc.reason)
-                    return None
-                except asyncio.CancelledError:
-                    self.budget.release(reservation)
-                    self.team.release_soon(shared)
-                    raise
-            # the in-flight marker and the attempt's row share an id: the row ends the marker
-            row_id = uuid.uuid4().hex
-            tried = _Try(model, position, retry, row_id, shared)
-            if self.ledger is not None:
-                self.ledger.begin(
-                    InFlight(
-                        row_id, time.time(), ctx.request_id, request.user,
-                        request.task.value, request.tier.value, model.id, model.provider,
-                        estimate, position, retry,
-                    )
-                )  # fmt: skip
-            self._progress(ctx, model, position, 0)
-            tried.t0 = time.perf_counter()
-            try:
-                reply = await self._send(provider, model, ctx, position)
+                reply = await self._send(self.providers[model.provider], model, ctx, position)
             except asyncio.CancelledError:
-                self.budget.release(reservation, keep=input_cost)
-                usage = Usage(ctx.prompt_tokens, 0)
-                self._record(ctx, tried, "cancelled", input_cost, usage, None)
+                self._end_cancelled(ctx, tried)
                 raise
             except ProviderError as exc:
-                keep = input_cost if isinstance(exc, Timeout) else 0.0
-                self.budget.release(reservation, keep=keep)
-                usage = Usage(ctx.prompt_tokens if keep else 0, 0)
-                self._record(ctx, tried, exc.kind, keep, usage, exc.reason)
-                if isinstance(exc, AuthError) or (
-                    isinstance(exc, QuotaExhausted) and not exc.per_model
-                ):
-                    why = "refused its key" if isinstance(exc, AuthError) else "has no quota left"
-                    for name in self._same_account(model.provider):
-                        ctx.dead_providers[name] = f"{model.provider} {why} earlier."
-                # Falling back is the retry: an editor waits for no backoff while another model
-                # could answer. The same model is retried only when nothing is left after it.
-                if exc.retryable and retry <= options.max_retries and not _fallback(ctx, position):
-                    delay = retry_delay(
-                        retry, getattr(exc, "retry_after", None), limit=options.retry_after_limit_s
-                    )
-                    if delay is not None:
-                        await self._sleep(delay)  # type: ignore[misc]
-                        continue
-                return None
-            cost = model.cost(reply.usage.input_tokens, reply.usage.output_tokens)
-            self.budget.settle(reservation, cost)
-            try:
-                value = await _check(validate, reply, model)
-            except asyncio.CancelledError:
-                self._record(ctx, tried, "cancelled", cost, reply.usage, None)
-                raise
-            except AceError as exc:
-                self._record(ctx, tried, exc.kind, cost, reply.usage, exc.reason)
-                return None
-            self._record(ctx, tried, "ok", cost, reply.usage, None)
-            if key is not None:
-                self.cache.put(key, reply)
-            return _Success(value, reply, model)
+                self._end_failed(ctx, tried, exc)
+                delay = self._retry_delay(ctx, tried, exc)
+                if delay is None:
+                    return None
+                await self._sleep(delay)  # type: ignore[misc]
+                continue
+            return await self._accept(ctx, tried, reply, key, validate)
         return None  # pragma: no cover - the loop always returns
+
+    async def _cached(
+        self,
+        ctx: _Call,
+        position: int,
+        model: ModelSpec,
+        key: str | None,
+        validate: Validator[T],
+    ) -> _Success[T] | None:
+        """This model's cached reply to this request, if the caller's check still accepts it."""
+        reply = None if key is None else self.cache.get(key)
+        if reply is None:
+            return None
+        try:
+            value = await _check(validate, reply, model)
+        except AceError:
+            return None  # the file moved on since: ask the model again
+        self._record(ctx, _Try(model, position, 1, cached=True), OK, 0.0, reply.usage, None)
+        return _Success(value, reply, model)
+
+    async def _hold(self, ctx: _Call, model: ModelSpec, position: int, retry: int) -> _Try | None:
+        """Reserve the try's estimated cost in this process's budget and, in team mode, in the
+        database's too (a user's budgets hold across all their machines). None: a budget refused
+        it, and the refusal is recorded as a skip."""
+        request, options = ctx.request, ctx.options
+        estimate = budgeting.estimate_cost(
+            model, ctx.prompt_tokens, self._max_output(model, request)
+        )
+        try:
+            reservation = self.budget.reserve(
+                request.user,
+                request.tier,
+                estimate,
+                daily=options.daily_usd,
+                monthly=options.monthly_usd,
+                model=model.id,
+            )
+        except OverBudget as exc:
+            ctx.refused(model, exc.reason)
+            return None
+        tried = _Try(model, position, retry, estimate=estimate, reservation=reservation)
+        if self.team is None:
+            return tried
+        tried.shared = uuid.uuid4().hex
+        daily, monthly = self.budget.limits(
+            request.tier, daily=options.daily_usd, monthly=options.monthly_usd
+        )
+        try:
+            await self.team.reserve(
+                tried.shared, request.user, estimate, daily=daily, monthly=monthly, model=model.id
+            )
+        except OverBudget as exc:
+            self.budget.release(reservation)
+            ctx.refused(model, exc.reason)
+            return None
+        except asyncio.CancelledError:
+            self.budget.release(reservation)
+            self.team.release_soon(tried.shared)
+            raise
+        return tried
+
+    def _start(self, ctx: _Call, tried: _Try) -> None:
+        """The try's in-flight marker (its row, sharing its id, ends it), progress, the clock."""
+        request, model = ctx.request, tried.model
+        tried.row_id = uuid.uuid4().hex
+        if self.ledger is not None:
+            self.ledger.begin(
+                InFlight(
+                    tried.row_id, time.time(), ctx.request_id, request.user,
+                    request.task.value, request.tier.value, model.id, model.provider,
+                    tried.estimate, tried.position, tried.retry,
+                )
+            )  # fmt: skip
+        self._progress(ctx, model, tried.position, 0)
+        tried.t0 = time.perf_counter()
+
+    def _end_cancelled(self, ctx: _Call, tried: _Try) -> None:
+        """The caller stopped waiting: the vendor has read the prompt, so its cost is kept."""
+        input_cost = tried.model.cost(ctx.prompt_tokens, 0)
+        self._release(tried, keep=input_cost)
+        self._record(ctx, tried, CANCELLED, input_cost, Usage(ctx.prompt_tokens, 0), None)
+
+    def _end_failed(self, ctx: _Call, tried: _Try, exc: ProviderError) -> None:
+        """A failed send: give the estimate back (a timeout keeps the prompt's cost: the vendor
+        read it), record the attempt, and after a refused key or an account's spent quota pass
+        over every provider on that account for the rest of the call."""
+        model = tried.model
+        keep = model.cost(ctx.prompt_tokens, 0) if isinstance(exc, Timeout) else 0.0
+        self._release(tried, keep=keep)
+        usage = Usage(ctx.prompt_tokens if keep else 0, 0)
+        self._record(ctx, tried, exc.kind, keep, usage, exc.reason)
+        why = _account_down(exc)
+        if why is not None:
+            for name in self._same_account(model.provider):
+                ctx.dead_providers[name] = f"{model.provider} {why} earlier."
+
+    def _retry_delay(self, ctx: _Call, tried: _Try, exc: ProviderError) -> float | None:
+        """How long to wait before trying the same model again; None: move on.
+
+        Falling back is the retry: an editor waits for no backoff while another model could
+        answer. The same model is retried only when nothing is left after it.
+        """
+        options = ctx.options
+        if not exc.retryable or tried.retry > options.max_retries:
+            return None
+        if _fallback(ctx, tried.position):
+            return None
+        return retry_delay(tried.retry, exc.retry_after, limit=options.retry_after_limit_s)
+
+    async def _accept(
+        self,
+        ctx: _Call,
+        tried: _Try,
+        reply: ProviderReply,
+        key: str | None,
+        validate: Validator[T],
+    ) -> _Success[T] | None:
+        """Settle the reply's real cost, run the caller's check, record the attempt and cache an
+        accepted reply; None when the check refused it."""
+        model = tried.model
+        cost = model.cost(reply.usage.input_tokens, reply.usage.output_tokens)
+        if tried.reservation is not None:
+            self.budget.settle(tried.reservation, cost)
+        try:
+            value = await _check(validate, reply, model)
+        except asyncio.CancelledError:
+            self._record(ctx, tried, CANCELLED, cost, reply.usage, None)
+            raise
+        except AceError as exc:
+            self._record(ctx, tried, exc.kind, cost, reply.usage, exc.reason)
+            return None
+        self._record(ctx, tried, OK, cost, reply.usage, None)
+        if key is not None:
+            self.cache.put(key, reply)
+        return _Success(value, reply, model)
+
+    def _release(self, tried: _Try, keep: float) -> None:
+        if tried.reservation is not None:
+            self.budget.release(tried.reservation, keep=keep)
 
     async def _send(
         self, provider: Provider, model: ModelSpec, ctx: _Call, position: int
@@ -573,9 +676,10 @@ class Orchestrator:
             output_tokens=usage.output_tokens,
             chain_position=position,
             retry=retry,
+            cached=tried.cached,
         )
         ctx.attempts.append(attempt)
-        if reason != "cached":
+        if not tried.cached:  # no call was made: nothing learnt about the model
             self.health.record(model.id, outcome, latency)
         if self.ledger is not None:
             request = ctx.request
@@ -592,10 +696,10 @@ class Orchestrator:
                     output_tokens=usage.output_tokens,
                     cost_usd=cost,
                     latency_ms=latency,
-                    outcome="cached" if reason == "cached" else outcome,
+                    outcome=CACHED if tried.cached else outcome,
                     chain_position=position,
                     attempt=retry,
-                    reservation_id=tried.reservation_id,
+                    reservation_id=tried.shared,
                     **({} if tried.row_id is None else {"row_id": tried.row_id}),
                 )
             )
@@ -617,6 +721,16 @@ async def _check(validate: Validator[T], reply: ProviderReply, model: ModelSpec)
     return await off_loop(
         functools.partial(validate, reply), f"Checking {model.id}'s reply", "ACE refused it"
     )
+
+
+def _account_down(exc: ProviderError) -> str | None:
+    """Why every model behind the failed model's key is out for this call (a refused key, an
+    account's spent quota), or None when the failure is the model's alone."""
+    if isinstance(exc, AuthError):
+        return "refused its key"
+    if isinstance(exc, QuotaExhausted) and not exc.per_model:
+        return "has no quota left"
+    return None
 
 
 def _fallback(ctx: _Call, position: int) -> bool:
@@ -659,3 +773,49 @@ def default_orchestrator() -> Orchestrator:
     from ace_lsp.orchestrator.registry import load_default
 
     return Orchestrator(load_default(), {"local": LocalProvider()})
+
+
+async def instrumented_call(
+    task: TaskType,
+    tier: Tier,
+    user: str,
+    messages: Sequence[Message],
+    *,
+    orchestrator: Orchestrator | None = None,
+    options: CallOptions | None = None,
+    validate: Callable[[ProviderReply], object] | None = None,
+    max_output_tokens: int = 2048,
+    temperature: float = 0.0,
+) -> LLMResult:
+    """One model call, routed, budgeted, logged and retried.
+
+    The models for (`task`, `tier`) are tried in order until one answers (and its reply passes
+    `validate`, when given: it raises an AceError to refuse a reply); `user`'s budgets are
+    checked and charged, every attempt is a ledger row, and the result lists them all. Raises
+    OverBudget when no model fits a budget, NoFix when every model failed.
+
+    `orchestrator` None opens one from the user's config for this call alone (and closes it);
+    a long-lived caller opens one with `Orchestrator.open()` and passes it, so that clients,
+    the ledger and health figures are kept between calls. For the validated value rather than
+    the reply's text, call `Orchestrator.call` directly.
+    """
+    request = LLMRequest(
+        task,
+        tuple(messages),
+        tier=tier,
+        user=user,
+        max_output_tokens=max_output_tokens,
+        temperature=temperature,
+    )
+    check: Validator[object] = validate or _accept_any
+    if orchestrator is not None:
+        return (await orchestrator.call(request, check, options)).result
+    opened = await Orchestrator.open()
+    try:
+        return (await opened.call(request, check, options)).result
+    finally:
+        await opened.aclose()
+
+
+def _accept_any(reply: ProviderReply) -> object:
+    return reply.text

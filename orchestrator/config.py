@@ -12,22 +12,17 @@ variables named `*_API_KEY` or `*_TOKEN` that are not well-known non-LLM secrets
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ace_lsp.orchestrator import layers, trust
+from ace_lsp.orchestrator.compat import tomllib
 from ace_lsp.orchestrator.config_schema import KINDS, CheckedFile, check
 from ace_lsp.orchestrator.errors import InputError
 from ace_lsp.orchestrator.paths import ace_home
 from ace_lsp.orchestrator.types import Tier
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["KINDS", "AceConfig", "ProviderSettings", "TierLimits", "load_config"]
 
@@ -67,7 +62,7 @@ DEFAULT_PROVIDERS: Mapping[str, _Default] = {
     "mistral": _Default(
         "mistral", "https://api.mistral.ai/v1", ("MISTRAL_API_KEY",), "ACE_MISTRAL_BASE_URL"
     ),
-    # Devstral and Codestral are served by Mistral's API, same key (the seed's devstralClient)
+    # Devstral and Codestral are served by Mistral's API, same key (docs/architecture.md, "Models")
     "devstral": _Default(
         "mistral", "https://api.mistral.ai/v1", ("MISTRAL_API_KEY",), "ACE_MISTRAL_BASE_URL"
     ),

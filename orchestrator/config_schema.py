@@ -16,13 +16,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ace_lsp.orchestrator.errors import InputError
 
-KINDS = ("openai", "anthropic", "mistral", "gemini", "local")
+# The wire protocols ACE speaks (a provider's `kind`); each is the module providers/<kind>.py.
+Kind = Literal["openai", "anthropic", "mistral", "gemini", "local"]
+KINDS: tuple[str, ...] = get_args(Kind)
 
 
 class _Table(BaseModel):
@@ -34,7 +36,7 @@ Usd = Annotated[float, Field(gt=0, lt=1_000_000, allow_inf_nan=False)]
 
 
 class ProviderTable(_Table):
-    kind: Literal["openai", "anthropic", "mistral", "gemini", "local"] | None = None
+    kind: Kind | None = None
     base_url: str | None = None
     key_env: str | list[str] | None = None
     key_required: bool | None = None

@@ -1,43 +1,83 @@
-"""The error taxonomy. Callers decide by type, never by provider or message text.
+"""The error taxonomy: every exception ACE raises, drawn and defined here.
 
-AceError                      every error ACE reports; `kind` names it, str() is one sentence
-├── ProviderError             a model call failed
-│   ├── AuthError             key missing or refused            stop, tell the user
-│   ├── RateLimited           429; carries retry_after          retry later / next model
-│   ├── QuotaExhausted        billing or daily quota spent      next model, no retry
-│   ├── Overloaded            vendor overloaded (529)           retry / next model
-│   ├── ServerError           other 5xx                         retry / next model
-│   ├── Timeout               connect or read timeout           retry / next model
-│   ├── BadResponse           malformed or empty reply          next model
-│   ├── ContextTooLong        prompt does not fit               next model
-│   ├── ProviderUnavailable   not configured / unreachable      next model
-│   └── Unsupported           this provider cannot do this job  next model
-├── PatchError                a reply's patch was refused; `refusal` says which check
-├── CheckTimeout              masking a prompt or checking a reply ran past its time limit
-├── InputError                bad input from the user: missing file, bad JSON
-└── NoFix                     every attempt failed; lists why
+Callers decide by type, never by provider or message text. `kind` names an error in attempts, the
+ledger and `ace fix --json`; str() is one sentence for the user. `verdict` says how an attempt
+that ended in the error counts for its model's circuit breaker (see `health.py`): the model
+*answered* (resets the failure count, closes a half-open circuit), *failed* (counts toward
+opening it), or the error says nothing about the model (*neutral*).
+
+AceError                        kind             verdict    what the caller does
+├── ProviderError               a model call failed
+│   ├── AuthError               auth             neutral    key missing or refused: stop, say so
+│   ├── RateLimited             rate_limited     neutral    429, carries retry_after: next / later
+│   ├── QuotaExhausted          quota_exhausted  neutral    billing or daily quota spent: next model
+│   ├── Overloaded              overloaded       failed     529: next model / retry
+│   ├── ServerError             server_error     failed     other 5xx: next model / retry
+│   ├── Timeout                 timeout          failed     connect or read timeout: next / retry
+│   ├── BadResponse             bad_response     failed     malformed or empty reply: next model
+│   ├── ContextTooLong          context_too_long neutral    the prompt does not fit: next model
+│   ├── BadRequest              bad_request      neutral    the vendor refused the request: next
+│   ├── ProviderUnavailable     unavailable      failed     not configured / unreachable: next
+│   └── Unsupported             unsupported      neutral    this provider cannot do this job: next
+├── PatchError                  invalid_patch    answered   a reply's patch was refused; `refusal`:
+│   ├── NoDiff                                              no_diff
+│   ├── MalformedDiff                                       malformed_diff
+│   ├── WrongFile                                           wrong_file
+│   ├── MultipleFiles                                       multiple_files
+│   ├── OutOfRange                                          out_of_range
+│   ├── ContextMismatch                                     context_mismatch
+│   ├── NoChange                                            no_change
+│   ├── TooLarge                                            too_large
+│   ├── WritesMasked                                        writes_masked_secret
+│   └── SyntaxBroken                                        syntax_error
+├── InvalidReview               invalid_review   answered   a review reply held no readable findings
+├── CheckTimeout                check_timeout    neutral    masking or checking ran past its limit
+├── OverBudget                  over_budget      neutral    an estimate breaks a cap: skip the model
+├── LedgerError                 ledger_error     neutral    the usage ledger failed; fixes go on
+│   └── Unreachable             ledger_unreachable          the team database is away: go offline
+├── InputError                  input_error      neutral    bad input from the user: say so
+└── NoFix                       no_fix           neutral    every attempt failed; lists why
+
+An attempt's outcome is "ok" (answered), "cancelled" (neutral) or an error's kind; `verdict()`
+maps any outcome, and a kind this tree does not know is neutral.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
+
+from ace_lsp.orchestrator.types import CANCELLED, OK
 
 if TYPE_CHECKING:
     from ace_lsp.orchestrator.types import Attempt
 
 
+class Verdict(Enum):
+    """What an attempt's outcome says about the model that was called (for its circuit)."""
+
+    ANSWERED = "answered"  # it replied, even if ACE refused the reply
+    FAILED = "failed"  # it did not answer: down, overloaded, too slow, garbled
+    NEUTRAL = "neutral"  # a limit, a key, a cancel or ACE itself: nothing about the model
+
+
 class AceError(Exception):
     kind: ClassVar[str] = "error"
+    verdict: ClassVar[Verdict] = Verdict.NEUTRAL
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
+# -- a model call failed -----------------------------------------------------------------------
+
+
 class ProviderError(AceError):
     kind = "provider_error"
     retryable: ClassVar[bool] = False
+    retry_after: float | None = None  # seconds the vendor asked to wait (RateLimited's)
 
 
 class AuthError(ProviderError):
@@ -66,21 +106,25 @@ class QuotaExhausted(ProviderError):
 
 class Overloaded(ProviderError):
     kind = "overloaded"
+    verdict = Verdict.FAILED
     retryable = True
 
 
 class ServerError(ProviderError):
     kind = "server_error"
+    verdict = Verdict.FAILED
     retryable = True
 
 
 class Timeout(ProviderError):
     kind = "timeout"
+    verdict = Verdict.FAILED
     retryable = True
 
 
 class BadResponse(ProviderError):
     kind = "bad_response"
+    verdict = Verdict.FAILED
 
 
 class ContextTooLong(ProviderError):
@@ -93,17 +137,69 @@ class BadRequest(ProviderError):
 
 class ProviderUnavailable(ProviderError):
     kind = "unavailable"
+    verdict = Verdict.FAILED
 
 
 class Unsupported(ProviderError):
     kind = "unsupported"
 
 
+# -- a model answered, ACE refused the answer --------------------------------------------------
+
+
 class PatchError(AceError):
-    """A model's reply did not yield a safe patch. Subclasses in code/patches.py set `refusal`."""
+    """A model's reply did not yield a safe patch; `refusal` says which check refused it."""
 
     kind = "invalid_patch"
+    verdict = Verdict.ANSWERED
     refusal: ClassVar[str] = "invalid_patch"
+
+
+class NoDiff(PatchError):
+    refusal = "no_diff"
+
+
+class MalformedDiff(PatchError):
+    refusal = "malformed_diff"
+
+
+class WrongFile(PatchError):
+    refusal = "wrong_file"
+
+
+class MultipleFiles(PatchError):
+    refusal = "multiple_files"
+
+
+class OutOfRange(PatchError):
+    refusal = "out_of_range"
+
+
+class ContextMismatch(PatchError):
+    refusal = "context_mismatch"
+
+
+class NoChange(PatchError):
+    refusal = "no_change"
+
+
+class TooLarge(PatchError):
+    refusal = "too_large"
+
+
+class WritesMasked(PatchError):
+    refusal = "writes_masked_secret"
+
+
+class SyntaxBroken(PatchError):
+    refusal = "syntax_error"
+
+
+class InvalidReview(AceError):
+    """A review reply held no readable findings."""
+
+    kind = "invalid_review"
+    verdict = Verdict.ANSWERED
 
 
 class CheckTimeout(AceError):
@@ -113,8 +209,23 @@ class CheckTimeout(AceError):
     kind = "check_timeout"
 
 
+# -- ACE's own books and the user's input ------------------------------------------------------
+
+
 class OverBudget(AceError):
     kind = "over_budget"
+
+
+class LedgerError(AceError):
+    """The usage ledger (SQLite, or the team's database) failed; fixes go on without it."""
+
+    kind = "ledger_error"
+
+
+class Unreachable(LedgerError):
+    """The database did not answer (down, refused, timed out): a reason to go offline."""
+
+    kind = "ledger_unreachable"
 
 
 class InputError(AceError):
@@ -127,3 +238,23 @@ class NoFix(AceError):
     def __init__(self, reason: str, attempts: Sequence[Attempt] = ()) -> None:
         super().__init__(reason)
         self.attempts = tuple(attempts)
+
+
+def _tree(cls: type[AceError]) -> Iterator[type[AceError]]:
+    yield cls
+    for sub in cls.__subclasses__():
+        yield from _tree(sub)
+
+
+# every class above, as this module defines them (a kind is one class's, or its subclasses')
+_VERDICTS: dict[str, Verdict] = {
+    OK: Verdict.ANSWERED,
+    CANCELLED: Verdict.NEUTRAL,
+    **{cls.kind: cls.verdict for cls in _tree(AceError)},
+}
+
+
+def verdict(outcome: str) -> Verdict:
+    """How an attempt that ended in `outcome` ("ok", "cancelled" or an error's kind) counts for
+    its model's circuit; a kind this module does not define is neutral."""
+    return _VERDICTS.get(outcome, Verdict.NEUTRAL)

@@ -1,4 +1,4 @@
-"""Per-model health: rolling latency and success figures and a circuit breaker (seed: benchmarks).
+"""Per-model health: rolling latency and success figures, and a circuit breaker.
 
 `Health` is fed one outcome per attempt (`record`) and answers two questions for routing and
 hedging: may this model be called now (`allow`, `circuits`), and how fast is it (`stats`, `p95`).
@@ -6,9 +6,10 @@ It lives on one asyncio event loop; its methods are synchronous, so each is atom
 
 Circuit rules, per model:
 
-- *closed*: calls go through. Outcomes in `FAILURES` in a row (`failure_threshold` of them) open it;
-  an outcome in `ANSWERED` (the model replied, even with a patch we refused) resets the count;
-  anything else (`NEUTRAL`, or a kind this module does not know) neither counts nor resets.
+- *closed*: calls go through. Each outcome counts by its `errors.verdict`: `failure_threshold`
+  FAILED outcomes in a row open it; an ANSWERED one (the model replied, even with a patch or a
+  review we refused) resets the count; a NEUTRAL one (or a kind errors.py does not define) neither
+  counts nor resets.
 - *open*: calls are refused until `cooldown_s` has passed since it opened; then it is *half_open*.
   Outcomes of calls that were already in flight when it opened change nothing.
 - *half_open*: one probe at a time is let through. An answered probe closes the circuit, a failed
@@ -30,45 +31,20 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from ace_lsp.orchestrator.errors import Verdict, verdict
+from ace_lsp.orchestrator.stats import ModelStats, percentile
+from ace_lsp.orchestrator.types import CANCELLED, OK
 
 if TYPE_CHECKING:
     from ace_lsp.orchestrator.ledger import LedgerRow
 
-FAILURES = frozenset({"server_error", "overloaded", "timeout", "unavailable", "bad_response"})
-ANSWERED = frozenset({"ok", "invalid_patch"})
-NEUTRAL = frozenset(
-    {"rate_limited", "quota_exhausted", "auth", "cancelled", "context_too_long", "bad_request"}
-)
-
 CLOSED = "closed"
-OPEN = "open"
+OPEN = "open"  # the one state in which routing skips the model
 HALF_OPEN = "half_open"
-
-
-@dataclass(frozen=True)
-class ModelStats:
-    """A model's recent figures; `calls` counts the outcomes behind `success_rate` (no cancels)."""
-
-    calls: int
-    p50_ms: float | None
-    p95_ms: float | None
-    success_rate: float | None
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0..100) of ascending values, interpolating linearly; None when empty."""
-    if not sorted_values:
-        return None
-    if not 0.0 <= q <= 100.0:
-        raise ValueError(f"percentile {q} is outside 0..100")
-    pos = (len(sorted_values) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    frac = pos - lo
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
 
 
 @dataclass(frozen=True)
@@ -160,8 +136,8 @@ class Health:
 
     def _add(self, m: _Model, outcome: str, latency_ms: float) -> None:
         m.outcomes.append(outcome)
-        if outcome in ("ok", "cancelled") and math.isfinite(latency_ms) and latency_ms >= 0:
-            m.latencies.append(Latency(latency_ms, censored=outcome == "cancelled"))
+        if outcome in (OK, CANCELLED) and math.isfinite(latency_ms) and latency_ms >= 0:
+            m.latencies.append(Latency(latency_ms, censored=outcome == CANCELLED))
 
     def record(self, model: str, outcome: str, latency_ms: float) -> None:
         """One finished attempt of `model`: its outcome kind and how long it took."""
@@ -170,14 +146,15 @@ class Health:
         self._tick(m)
         if m.state == OPEN:
             return  # a call from before the circuit opened: figures only
-        if outcome in FAILURES:
+        said = verdict(outcome)
+        if said is Verdict.FAILED:
             if m.state == HALF_OPEN:
                 self._open(m)
             else:
                 m.failures += 1
                 if m.failures >= self.failure_threshold:
                     self._open(m)
-        elif outcome in ANSWERED:
+        elif said is Verdict.ANSWERED:
             m.failures = 0
             if m.state == HALF_OPEN:
                 m.state = CLOSED
@@ -233,8 +210,8 @@ class Health:
         m = self._models.get(model)
         if m is None:
             return ModelStats(0, None, None, None)
-        counted = [o for o in m.outcomes if o != "cancelled"]
-        ok = sum(1 for o in counted if o == "ok")
+        counted = [o for o in m.outcomes if o != CANCELLED]
+        ok = sum(1 for o in counted if o == OK)
         return ModelStats(
             calls=len(counted),
             p50_ms=censored_percentile(m.latencies, 50),

@@ -1,8 +1,9 @@
 """The model registry: every model ACE can call, its provider, prices and limits, from TOML data.
 
-The packaged table (`data/models.toml`) holds the seed's models; a user's `[models]` tables (see
-`AceConfig.model_tables`) are merged over it in order. A user table for a known model (by id or
-alias) updates only the keys it gives, a new id adds a model, and `enabled = false` removes one.
+The packaged table (`data/models.toml`) holds the models of docs/architecture.md ("Models"); a
+user's `[models]` tables (see `AceConfig.model_tables`) are merged over it in order. A user table
+for a known model (by id or alias) updates only the keys it gives, a new id adds a model, and
+`enabled = false` removes one.
 
 Prices may be written per 1M or per 1K tokens (`price_per_1m`, `input_per_1m`, `output_per_1m`,
 `price_per_1k`, `input_per_1k`, `output_per_1k`); a `ModelSpec` keeps USD per 1K tokens. Within one
@@ -18,19 +19,14 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from ace_lsp.orchestrator.compat import tomllib
 from ace_lsp.orchestrator.errors import InputError
 from ace_lsp.orchestrator.types import TaskType
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 LOCAL = "local"  # the embedded provider instance: no key, no cost
 

@@ -1,7 +1,7 @@
 """Routing: (task, tier, what can be called now, health, budget) -> the ordered chain of models.
 
-The table (`data/routing.toml`) gives, per tier and task, the tier's primary models (the seed's
-"Routing Logic"), and per task a primary with fallbacks (the seed's "Model Strategy"). The
+The table (`data/routing.toml`) gives, per tier and task, the tier's primary models, and per task
+a primary with fallbacks (both tables: docs/architecture.md, "Routing"). The
 candidates for (task, tier) are the tier's primaries, then the strategy's primary and fallbacks,
 de-duplicated, in that order; `RoutingTable` computes them once, when it is loaded.
 
@@ -18,23 +18,18 @@ states and the budget check, and passes them in.
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
+from ace_lsp.orchestrator.compat import tomllib
 from ace_lsp.orchestrator.errors import InputError
+from ace_lsp.orchestrator.health import OPEN
 from ace_lsp.orchestrator.registry import LOCAL, ModelSpec, Registry
 from ace_lsp.orchestrator.types import TaskType, Tier
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
-
-OPEN = "open"  # the circuit state that skips a model; "closed" and "half_open" let it through
 CIRCUIT_OPEN_REASON = "Circuit open after repeated failures; it will be retried after a cool-down."
 
 
@@ -60,7 +55,7 @@ class Route:
 
 @dataclass(frozen=True)
 class Strategy:
-    """One row of the seed's "Model Strategy" table."""
+    """One row of the fallback-chain table (docs/architecture.md, "Routing")."""
 
     primary: str
     fallbacks: tuple[str, ...] = ()
@@ -207,23 +202,36 @@ def candidates(table: RoutingTable, task: TaskType, tier: Tier) -> tuple[str, ..
     return table.chains.get((task, tier), ())
 
 
+def too_small(spec: ModelSpec, prompt_tokens: int, reply_tokens: int) -> str | None:
+    """Why `spec`'s context window cannot hold the prompt and room for the reply (the request's
+    allowance, within the model's `max_output`), or None. 0 prompt tokens: not checked."""
+    if prompt_tokens <= 0:
+        return None
+    needs = prompt_tokens + min(reply_tokens, spec.max_output)
+    if needs <= spec.context_window:
+        return None
+    return (
+        f"Its context window ({spec.context_window:,} tokens) is too small for this request "
+        f"({needs:,} tokens with room for the reply)."
+    )
+
+
 def _why_not(
     spec: ModelSpec,
     unavailable: Mapping[str, str],
     circuits: Mapping[str, str],
     over_budget: Callable[[ModelSpec], str | None],
-    needs_context: int,
+    prompt_tokens: int,
+    reply_tokens: int,
 ) -> str | None:
     reason = unavailable.get(spec.provider)
     if reason is not None:
         return reason
     if circuits.get(spec.id) == OPEN:
         return CIRCUIT_OPEN_REASON
-    if needs_context > spec.context_window:
-        return (
-            f"Its context window ({spec.context_window:,} tokens) is too small for this request "
-            f"({needs_context:,} tokens)."
-        )
+    reason = too_small(spec, prompt_tokens, reply_tokens)
+    if reason is not None:
+        return reason
     if spec.provider == LOCAL:
         return None
     return over_budget(spec)
@@ -239,18 +247,20 @@ def route(
     circuits: Mapping[str, str],
     over_budget: Callable[[ModelSpec], str | None],
     preferred: str | None = None,
-    needs_context: int = 0,
+    prompt_tokens: int = 0,
+    reply_tokens: int = 0,
 ) -> Route:
     """The models to try for (task, tier), in order, and every candidate left out with its reason.
 
     - `unavailable`: provider instance -> why it cannot be called (e.g. no key). A provider not
       in it is taken as callable, so a caller lists there every provider it has no client for.
-    - `circuits`: model id -> "closed" | "open" | "half_open" (missing: closed); "open" skips.
+    - `circuits`: model id -> its circuit state (health.py; missing: closed); OPEN skips.
     - `over_budget(model)`: why this model's estimated cost breaks a cap, or None. Not asked for
       the `local` provider, which costs nothing.
     - `preferred`: a user's model override (id or alias), tried first when it can be called.
-    - `needs_context`: tokens the request needs (prompt + reply allowance); models with a smaller
-      context window are skipped. 0: not checked.
+    - `prompt_tokens`, `reply_tokens`: the prompt's (estimated) size and the reply allowance it
+      asks for; a model whose context window cannot hold both is skipped. 0 prompt tokens: not
+      checked.
     """
     todo = list(candidates(table, task, tier))
     if preferred and preferred.strip():
@@ -283,7 +293,7 @@ def route(
         if spec.id in seen:
             continue
         seen.add(spec.id)
-        why = _why_not(spec, unavailable, circuits, over_budget, needs_context)
+        why = _why_not(spec, unavailable, circuits, over_budget, prompt_tokens, reply_tokens)
         if why is None:
             chain.append(spec)
         else:

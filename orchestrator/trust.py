@@ -15,19 +15,14 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ace_lsp.orchestrator.compat import tomllib
 from ace_lsp.orchestrator.errors import InputError
 from ace_lsp.orchestrator.paths import private_dir
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 FILE_NAME = "ace.toml"
 STORE = "trusted.toml"

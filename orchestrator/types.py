@@ -9,6 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+# An attempt's outcome is one of these or an error's `kind` (errors.py).
+OK = "ok"
+CANCELLED = "cancelled"  # the caller stopped waiting (a hedge won, the editor cancelled)
+CACHED = "cached"  # a ledger row's outcome for a reply served from the cache (its Attempt: OK)
+
 
 class TaskType(str, Enum):
     AUTO_FIX = "AUTO_FIX"
@@ -135,7 +140,7 @@ class Attempt:
 
     model: str
     provider: str
-    outcome: str  # "ok" or an error kind: "server_error", "rate_limited", "invalid_patch", …
+    outcome: str  # OK, CANCELLED or an error kind: "server_error", "invalid_patch", …
     latency_ms: float
     cost_usd: float = 0.0
     reason: str | None = None
@@ -143,6 +148,7 @@ class Attempt:
     output_tokens: int = 0
     chain_position: int = 0  # 0-based position of the model in the routed chain
     retry: int = 1  # 1 for the first try of this model, 2 for its first retry, …
+    cached: bool = False  # the reply came from the response cache: no call, no cost
 
 
 @dataclass(frozen=True)

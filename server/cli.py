@@ -131,7 +131,7 @@ def _serve(args: argparse.Namespace) -> int:
     logging.getLogger("pygls").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     logging.getLogger("pygls.protocol.json_rpc").addFilter(_expected_failures)
     from ace_lsp.server.app import create_server
-    from ace_lsp.server.framing import serve_stdio
+    from ace_lsp.server.compat import serve_stdio
 
     serve_stdio(create_server())  # pygls' start_io, with a reader that survives broken framing
     return 0

@@ -1,4 +1,4 @@
-"""`ace doctor`: the seed's provider test — one tiny real call per configured provider.
+"""`ace doctor`: the provider test — one tiny real call per configured provider.
 
 Each provider with a key gets one call to its cheapest model (latency, cost, pass/fail, through
 the orchestrator so it is budgeted and in the ledger); those without a key are listed as
@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ace_lsp.orchestrator.ace import ace_auto_fix
+from ace_lsp.orchestrator.ace import FixContext, ace_auto_fix
 from ace_lsp.orchestrator.call import CallOptions, Orchestrator
 from ace_lsp.orchestrator.errors import AceError
 from ace_lsp.orchestrator.registry import ModelSpec
@@ -56,9 +56,8 @@ async def _probe(orch: Orchestrator, model: ModelSpec, user: str, tier: Tier) ->
     try:
         if model.provider == "local":
             issue = CodeIssue(TextRange(Position(0, 7), Position(0, 9)), "unused", "F401", "ruff")
-            fix = await ace_auto_fix(
-                orch, file_path="doctor.py", code=LOCAL_SAMPLE, issues=[issue], options=options
-            )
+            ctx = FixContext("doctor.py", LOCAL_SAMPLE, options=options)
+            fix = await ace_auto_fix(orch, ctx, [issue])
             cost, detail = fix.cost_usd, "fixed a sample F401"
         else:
             request = LLMRequest(TaskType.CHAT, PROBE, tier=tier, user=user, max_output_tokens=16)

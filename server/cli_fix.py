@@ -123,7 +123,7 @@ def _print_diff(diff: str) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from ace_lsp.orchestrator.ace import ace_auto_fix
+    from ace_lsp.orchestrator.ace import FixContext, ace_auto_fix
     from ace_lsp.orchestrator.call import Orchestrator
     from ace_lsp.server.cli_config import load_and_tell
 
@@ -144,18 +144,16 @@ async def run(args: argparse.Namespace) -> int:
         issues = issues[:MAX_DIAGNOSTICS]
     orchestrator = await Orchestrator.open(load_and_tell(args.path.resolve().parent))
     try:
-        result = await ace_auto_fix(
-            orchestrator,
+        ctx = FixContext(
             file_path=str(args.path),
             code=text,
-            issues=issues,
-            risk_level=RiskLevel(args.risk),
+            language=language,
             tier=Tier(args.tier),
             user=args.user,
-            language=language,
             display_path=args.path.name,
             mask_secrets=not getattr(args, "no_mask", False),
         )
+        result = await ace_auto_fix(orchestrator, ctx, issues, RiskLevel(args.risk))
     except (NoFix, OverBudget) as exc:
         attempts = exc.attempts if isinstance(exc, NoFix) else ()
         if args.json:

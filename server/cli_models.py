@@ -1,4 +1,4 @@
-"""`ace models`: the seed's models panel — every model, its price, whether it can be called now,
+"""`ace models`: the models panel — every model, its price, whether it can be called now,
 its circuit and how it has done (p50 latency, success rate) according to the ledger."""
 
 from __future__ import annotations
@@ -11,33 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ace_lsp.orchestrator.call import Orchestrator
-
-
-def model_rows(orchestrator: Orchestrator) -> list[dict[str, Any]]:
-    unavailable = orchestrator.unavailable()
-    rows = []
-    for model in orchestrator.registry:
-        stats = orchestrator.health.stats(model.id)
-        reason = unavailable.get(model.provider)
-        rows.append(
-            {
-                "id": model.id,
-                "provider": model.provider,
-                "wire_name": model.wire_name,
-                "input_per_1m": round(model.input_per_1k * 1000, 6),
-                "output_per_1m": round(model.output_per_1k * 1000, 6),
-                "context_window": model.context_window,
-                "max_output": model.max_output,
-                "tasks": list(model.tasks),
-                "available": reason is None,
-                "unavailable_reason": reason,
-                "circuit": orchestrator.health.state(model.id),
-                "calls": stats.calls,
-                "p50_ms": stats.p50_ms,
-                "success_rate": stats.success_rate,
-            }
-        )
-    return rows
+from ace_lsp.server.reports import model_rows
 
 
 def _money(v: float) -> str:

@@ -16,13 +16,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ace_lsp.server.app import AceServer
+from ace_lsp.server.base import AceServer, Feature
 
 METHOD = "ace/debugStats"
 
 
 @dataclasses.dataclass(frozen=True)
-class DebugStats:
+class Stats:
     rss_bytes: int | None
     open_fds: int | None
     tasks_pending: int
@@ -46,10 +46,10 @@ def open_fds() -> int | None:
         return None
 
 
-def snapshot(ls: AceServer) -> DebugStats:
+def snapshot(server: AceServer) -> Stats:
     me: object = asyncio.current_task()  # pygls files it among the futures too
-    futures = ls.protocol._request_futures
-    return DebugStats(
+    futures = server.protocol._request_futures
+    return Stats(
         rss_bytes=rss_bytes(),
         open_fds=open_fds(),
         tasks_pending=sum(1 for t in asyncio.all_tasks() if t is not me),
@@ -58,8 +58,14 @@ def snapshot(ls: AceServer) -> DebugStats:
     )
 
 
-def setup(server: AceServer) -> None:
-    @server.feature(METHOD)
-    async def debug_stats(ls: AceServer, params: Any) -> dict[str, Any]:
-        # async on purpose: pygls runs it as its own task, which is then the one left out
-        return dataclasses.asdict(snapshot(ls))
+class DebugStats(Feature):
+    name = "debug stats"
+
+    def __init__(self, server: AceServer) -> None:
+        self.server = server
+
+    def register(self) -> None:
+        @self.server.feature(METHOD)
+        async def debug_stats(params: Any) -> dict[str, Any]:
+            # async on purpose: pygls runs it as its own task, which is then the one left out
+            return dataclasses.asdict(snapshot(self.server))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from lsprotocol import types as lsp
@@ -37,9 +36,7 @@ from ace_lsp.orchestrator.code.text_edit import (
     splice,
     to_byte,
 )
-
-if TYPE_CHECKING:
-    from ace_lsp.server.app import AceServer
+from ace_lsp.server.base import AceServer, Feature, FixFailed
 
 log = logging.getLogger(__name__)
 
@@ -191,45 +188,68 @@ class DocumentStore:
         return state
 
 
-def _resync(ls: AceServer, uri: str) -> None:
-    """After a failed update, start over from pygls's copy of the document (already current)."""
-    try:
-        doc = ls.workspace.text_documents.get(unquote(uri))
+class Documents(Feature):
+    """The didOpen/didChange/didClose handlers over one `DocumentStore`; a failed update is
+    logged and the document rebuilt from pygls' copy."""
+
+    name = "documents"
+
+    def __init__(self, server: AceServer) -> None:
+        self.server = server
+        self.store = DocumentStore()
+
+    def get(self, uri: str) -> DocState | None:
+        return self.store.get(uri)
+
+    def current(self, uri: str, version: int | None = None) -> DocState:
+        """The open document, at `version` if given; FixFailed with the reason otherwise."""
+        doc = self.store.get(uri)
         if doc is None:
-            ls.documents.close(uri)
-            return
-        ls.documents.open(uri, doc.language_id, doc.version or 0, doc.source)
-    except Exception:
-        log.exception("could not rebuild %s from the workspace; ACE forgets it", uri)
-        ls.documents.close(uri)
+            raise FixFailed("ACE does not have this document open; open it and try again.")
+        if version is not None and doc.version != version:
+            raise FixFailed("The document changed since ACE offered this fix; ask for it again.")
+        if doc.problem is not None:
+            raise FixFailed(doc.problem)
+        return doc
 
+    def register(self) -> None:
+        server, store = self.server, self.store
 
-def setup(server: AceServer) -> None:
-    server.documents = DocumentStore()
+        @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
+        def did_open(params: lsp.DidOpenTextDocumentParams) -> None:
+            doc = params.text_document
+            try:
+                state = store.open(doc.uri, doc.language_id, doc.version, doc.text)
+                if state.problem:
+                    log.info(state.problem)
+            except Exception:
+                log.exception("didOpen %s failed", doc.uri)
+                self._resync(doc.uri)
 
-    @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(ls: AceServer, params: lsp.DidOpenTextDocumentParams) -> None:
-        doc = params.text_document
+        @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
+        def did_change(params: lsp.DidChangeTextDocumentParams) -> None:
+            doc = params.text_document
+            try:
+                store.change(doc.uri, doc.version, params.content_changes, server.encoding)
+            except Exception:
+                log.exception("didChange %s failed", doc.uri)
+                self._resync(doc.uri)
+
+        @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
+        def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
+            try:
+                store.close(params.text_document.uri)
+            except Exception:
+                log.exception("didClose %s failed", params.text_document.uri)
+
+    def _resync(self, uri: str) -> None:
+        """After a failed update, start over from pygls's copy of the document (already current)."""
         try:
-            state = ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
-            if state.problem:
-                log.info(state.problem)
+            doc = self.server.workspace.text_documents.get(unquote(uri))
+            if doc is None:
+                self.store.close(uri)
+                return
+            self.store.open(uri, doc.language_id, doc.version or 0, doc.source)
         except Exception:
-            log.exception("didOpen %s failed", doc.uri)
-            _resync(ls, doc.uri)
-
-    @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(ls: AceServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        doc = params.text_document
-        try:
-            ls.documents.change(doc.uri, doc.version, params.content_changes, ls.encoding)
-        except Exception:
-            log.exception("didChange %s failed", doc.uri)
-            _resync(ls, doc.uri)
-
-    @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(ls: AceServer, params: lsp.DidCloseTextDocumentParams) -> None:
-        try:
-            ls.documents.close(params.text_document.uri)
-        except Exception:
-            log.exception("didClose %s failed", params.text_document.uri)
+            log.exception("could not rebuild %s from the workspace; ACE forgets it", uri)
+            self.store.close(uri)

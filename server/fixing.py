@@ -1,16 +1,18 @@
 """Running what a code action promises: a fix, a fix of the whole file, a fix of a line, an
 improvement — each pinned to the document version it was computed for, with progress and budget.
 
-Pure conversions (diagnostics to issues, grouping by span, merging edits) are functions here; the
-LSP registration lives in code_actions.py.
+`Fixes` runs jobs and owns the prefetched fixes; the conversions (a code action's `data` to a
+`Job`, diagnostics to issues, grouping by span) are functions. The LSP registration lives in
+code_actions.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lsprotocol import converters
@@ -30,14 +32,17 @@ from ace_lsp.orchestrator.types import (
     TextRange,
     Tier,
 )
-from ace_lsp.server import status
-from ace_lsp.server.app import AceServer, FixFailed
-from ace_lsp.server.documents import DocState
-from ace_lsp.server.positions import SourceLines, range_from_client, range_to_client
-from ace_lsp.server.progress import Report, job_progress
+from ace_lsp.server.base import AceServer, Feature, FixFailed
+from ace_lsp.server.configuration import Configuration
+from ace_lsp.server.documents import DocState, Documents
+from ace_lsp.server.edits import workspace_edit
+from ace_lsp.server.engine import Engine
+from ace_lsp.server.positions import SourceLines, range_from_client
+from ace_lsp.server.progress import Report, WorkProgress
+from ace_lsp.server.status import Status
 
 log = logging.getLogger(__name__)
-_converter = converters.get_converter()
+converter = converters.get_converter()
 
 FIX, FIX_ALL, LINE, IMPROVE = "fix", "fixAll", "line", "improve"
 
@@ -51,13 +56,20 @@ class Job:
     version: int
     diagnostics: tuple[lsp.Diagnostic, ...] = ()
     range: lsp.Range | None = None
+    # what the title names, for clients that show it otherwise (not read back by the server)
+    model: str | None = None
+    cost_usd: float | None = None
 
     def data(self) -> dict[str, Any]:
+        """The JSON a code action carries: kind, uri, version, diagnostics and range when set,
+        and always "model" and "costUsd" (the title's model id and estimated cost, or null)."""
         out: dict[str, Any] = {"kind": self.kind, "uri": self.uri, "version": self.version}
         if self.diagnostics:
-            out["diagnostics"] = _converter.unstructure(list(self.diagnostics))
+            out["diagnostics"] = converter.unstructure(list(self.diagnostics))
         if self.range is not None:
-            out["range"] = _converter.unstructure(self.range)
+            out["range"] = converter.unstructure(self.range)
+        out["model"] = self.model
+        out["costUsd"] = self.cost_usd
         return out
 
     @classmethod
@@ -70,9 +82,11 @@ class Job:
                 uri=str(data["uri"]),
                 version=int(data["version"]),
                 diagnostics=tuple(
-                    _converter.structure(data.get("diagnostics", []), list[lsp.Diagnostic])
+                    converter.structure(data.get("diagnostics", []), list[lsp.Diagnostic])
                 ),
-                range=_converter.structure(data["range"], lsp.Range) if data.get("range") else None,
+                range=converter.structure(data["range"], lsp.Range) if data.get("range") else None,
+                model=_optional_str(data.get("model")),
+                cost_usd=_optional_cost(data.get("costUsd")),
             )
         except Exception as exc:  # KeyError, TypeError, cattrs' validation errors, …
             raise FixFailed(
@@ -80,20 +94,22 @@ class Job:
             ) from exc
 
 
-def current(ls: AceServer, uri: str, version: int | None = None) -> DocState:
-    """The open document, at `version` if given; FixFailed with the reason otherwise."""
-    doc = ls.documents.get(uri)
-    if doc is None:
-        raise FixFailed("ACE does not have this document open; open it and try again.")
-    if version is not None and doc.version != version:
-        raise FixFailed("The document changed since ACE offered this fix; ask for it again.")
-    if doc.problem is not None:
-        raise FixFailed(doc.problem)
-    return doc
+def _optional_str(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError("model must be a string or null")
+
+
+def _optional_cost(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise TypeError("costUsd must be a finite number or null")
+    return float(value)
 
 
 def to_issues(
-    ls: AceServer, doc: DocState, diagnostics: Sequence[lsp.Diagnostic]
+    doc: DocState, diagnostics: Sequence[lsp.Diagnostic], encoding: str
 ) -> list[CodeIssue]:
     """The diagnostics (not ACE's own) as issues in server positions; past MAX_DIAGNOSTICS the
     rest are dropped, with one warning: fixing the first ones is still a fix, and running the
@@ -109,7 +125,7 @@ def to_issues(
         theirs = theirs[:MAX_DIAGNOSTICS]
     return [
         CodeIssue(
-            range=range_from_client(lines, d.range, ls.encoding),
+            range=range_from_client(lines, d.range, encoding),
             message=d.message,
             code=None if d.code is None else str(d.code),
             source=d.source,
@@ -140,19 +156,6 @@ def group_by_span(doc: DocState, issues: Sequence[CodeIssue]) -> list[list[CodeI
     return [members for _, members in groups]
 
 
-def workspace_edit(ls: AceServer, doc: DocState, edits: Sequence[TextEdit]) -> lsp.WorkspaceEdit:
-    lines = SourceLines(doc.source)
-    lsp_edits: list[lsp.TextEdit | lsp.AnnotatedTextEdit | lsp.SnippetTextEdit] = [
-        lsp.TextEdit(range=range_to_client(lines, e.range, ls.encoding), new_text=e.new_text)
-        for e in sorted(edits, key=lambda e: (e.range.start, e.range.end))
-    ]
-    caps = ls.client_capabilities.workspace
-    if not (caps and caps.workspace_edit and caps.workspace_edit.document_changes):
-        return lsp.WorkspaceEdit(changes={doc.uri: lsp_edits})  # type: ignore[dict-item]
-    ident = lsp.OptionalVersionedTextDocumentIdentifier(uri=doc.uri, version=doc.version)
-    return lsp.WorkspaceEdit(document_changes=[lsp.TextDocumentEdit(ident, lsp_edits)])
-
-
 async def _issues_on_lines(doc: DocState, lines: LineRange) -> list[CodeIssue]:
     """For a line with no diagnostic in the request: ruff's for Python, else a general ask."""
     spec = languages.resolve(doc.language, doc.uri)
@@ -174,120 +177,23 @@ async def _issues_on_lines(doc: DocState, lines: LineRange) -> list[CodeIssue]:
     ]
 
 
-def _lines_of(ls: AceServer, doc: DocState, rng: lsp.Range | None) -> LineRange:
+def lines_of(doc: DocState, rng: lsp.Range | None, encoding: str) -> LineRange:
+    """The whole lines a selection covers (a selection ending at a line's start leaves it out)."""
     if rng is None:
         raise FixFailed("This ACE action has no range; select the code and try again.")
     lines = SourceLines(doc.source)
-    r = range_from_client(lines, rng, ls.encoding)
+    r = range_from_client(lines, rng, encoding)
     end = r.end.line - 1 if r.end.character == 0 and r.end.line > r.start.line else r.end.line
     last = max(doc.source.line_count - 1, 0)
     return LineRange(min(r.start.line, last), min(max(end, r.start.line), last))
 
 
-async def _one(
-    ls: AceServer,
-    doc: DocState,
-    issues: Sequence[CodeIssue],
-    report: Report,
-    tier: Tier | None = None,
-) -> AutoFix:
-    settings = ls.settings
-    orch = await ls.orchestrator()
-    try:
-        fix = await ace_auto_fix(
-            orch,
-            file_path=doc.path,
-            code=doc.source.text,
-            issues=issues,
-            risk_level=settings.risk_level,
-            tier=tier or settings.tier,
-            user=settings.user_id,
-            language=doc.language,
-            tree=doc.tree,
-            options=settings.call_options(TaskType.AUTO_FIX, orch.budget, on_progress=report),
-            mask_secrets=settings.mask_secrets,
-        )
-    except NoFix as exc:
-        status.remember_call(ls, None, exc.attempts)
-        raise
-    status.remember_call(ls, fix.model, fix.attempts)
-    return fix
+DiagnosticsKey = tuple[tuple[int, int, int, int, str, str], ...]
+PrefetchKey = tuple[str, int, DiagnosticsKey]  # uri, version, diagnostics
 
 
-async def run(ls: AceServer, job: Job, token: lsp.ProgressToken | None = None) -> lsp.WorkspaceEdit:
-    """Compute the job's edit for the version it names; FixFailed with the reason otherwise."""
-    doc = current(ls, job.uri, job.version)
-    title = {FIX_ALL: "Fix all with ACE", IMPROVE: "Improve with ACE"}.get(job.kind, "Fix with ACE")
-    try:
-        async with job_progress(ls, title, token) as report:
-            edits = await _edits(ls, doc, job, report)
-    except AceError as exc:
-        log.info("%s failed: %s", title, exc.reason)
-        ls.tell(f"ACE: {exc.reason}")
-        raise FixFailed(exc.reason) from None
-    finally:
-        ls.background(status.publish(ls))  # also after a cancel: the money spent is shown
-    if ls.documents.get(job.uri) is not doc or doc.version != job.version:
-        raise FixFailed("The document changed while ACE was working; ask for the fix again.")
-    return workspace_edit(ls, doc, edits)
-
-
-async def _edits(ls: AceServer, doc: DocState, job: Job, report: Report) -> list[TextEdit]:
-    if job.kind == IMPROVE:
-        settings = ls.settings
-        orch = await ls.orchestrator()
-        improved = await ace_improve(
-            orch,
-            file_path=doc.path,
-            code=doc.source.text,
-            lines=_lines_of(ls, doc, job.range),
-            tier=settings.tier,
-            user=settings.user_id,
-            language=doc.language,
-            tree=doc.tree,
-            options=settings.call_options(TaskType.REFACTOR, orch.budget, on_progress=report),
-            mask_secrets=settings.mask_secrets,
-        )
-        status.remember_call(ls, improved.model, improved.attempts)
-        return list(improved.patch.edits)
-    if job.kind == LINE:
-        issues = await _issues_on_lines(doc, _lines_of(ls, doc, job.range))
-    else:
-        issues = to_issues(ls, doc, job.diagnostics)
-    if not issues:
-        raise FixFailed("There is nothing to fix here: the action carries no diagnostic.")
-    prefetched = ls.prefetched.pop((doc.uri, doc.version, _key(job.diagnostics)), None)
-    if prefetched is not None and job.kind == FIX:
-        return list(prefetched.patch.edits)
-    if job.kind != FIX_ALL:
-        return list((await _one(ls, doc, issues, report)).patch.edits)
-    groups = group_by_span(doc, issues)
-    results = await asyncio.gather(
-        *(_one(ls, doc, group, report) for group in groups), return_exceptions=True
-    )
-    edits: list[TextEdit] = []
-    failures: list[str] = []
-    for result in results:
-        if isinstance(result, asyncio.CancelledError):
-            raise result
-        if isinstance(result, AceError):
-            failures.append(result.reason)
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            edits.extend(result.patch.edits)
-    if not edits:
-        raise NoFix(failures[0] if failures else "No fix was found.")
-    if failures:
-        ls.tell(
-            f"ACE fixed {len(groups) - len(failures)} of {len(groups)} places; "
-            f"the others failed: {failures[0]}",
-            lsp.MessageType.Warning,
-        )
-    return edits
-
-
-def _key(diagnostics: Sequence[lsp.Diagnostic]) -> tuple[Any, ...]:
+def diagnostics_key(diagnostics: Sequence[lsp.Diagnostic]) -> DiagnosticsKey:
+    """What identifies the diagnostics a prefetched fix was made for."""
     return tuple(
         (
             d.range.start.line,
@@ -301,31 +207,140 @@ def _key(diagnostics: Sequence[lsp.Diagnostic]) -> tuple[Any, ...]:
     )
 
 
-def prefetch(ls: AceServer, uri: str, diagnostic: lsp.Diagnostic) -> None:
-    """Fix `diagnostic` in the background with the free tier's chain, so picking it is instant."""
-    running = ls.prefetching.get(uri)
-    if running is not None and not running.done():
-        return  # never more than one prefetch in flight per document
-    doc = ls.documents.get(uri)
-    if doc is None or doc.problem is not None:
-        return
-    key = (uri, doc.version, _key([diagnostic]))
-    if key in ls.prefetched:
-        return
+class Fixes(Feature):
+    """Runs fixes and improvements for code actions; owns the fixes prefetched in the background
+    (at most one in flight per document; only the latest version's are kept)."""
 
-    async def work() -> None:
+    name = "fixes"
+
+    def __init__(
+        self,
+        server: AceServer,
+        config: Configuration,
+        documents: Documents,
+        engine: Engine,
+        status: Status,
+        progress: WorkProgress,
+    ) -> None:
+        self.server = server
+        self.config = config
+        self.documents = documents
+        self.engine = engine
+        self.status = status
+        self.progress = progress
+        self._prefetched: dict[PrefetchKey, AutoFix] = {}
+        self._prefetching: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self, job: Job, token: lsp.ProgressToken | None = None) -> lsp.WorkspaceEdit:
+        """Compute the job's edit for the version it names; FixFailed with the reason otherwise."""
+        doc = self.documents.current(job.uri, job.version)
+        title = {FIX_ALL: "Fix all with ACE", IMPROVE: "Improve with ACE"}.get(
+            job.kind, "Fix with ACE"
+        )
         try:
-            fix = await _one(ls, doc, to_issues(ls, doc, [diagnostic]), lambda _p: None, Tier.FREE)
+            async with self.progress.job(title, token) as report:
+                edits = await self._edits(doc, job, report)
         except AceError as exc:
-            log.info("prefetch found no fix: %s", exc.reason)
-            return
+            log.info("%s failed: %s", title, exc.reason)
+            self.server.tell(f"ACE: {exc.reason}")
+            raise FixFailed(exc.reason) from None
         finally:
-            ls.background(status.publish(ls))
-        current_doc = ls.documents.get(uri)
-        if current_doc is not None and current_doc.version == doc.version:
-            stale = [k for k in ls.prefetched if k[0] == uri]
-            for k in stale:
-                del ls.prefetched[k]
-            ls.prefetched[key] = fix
+            self.status.publish_soon()  # also after a cancel: the money spent is shown
+        if self.documents.get(job.uri) is not doc or doc.version != job.version:
+            raise FixFailed("The document changed while ACE was working; ask for the fix again.")
+        return workspace_edit(self.server, doc, edits)
 
-    ls.prefetching[uri] = ls.background(work())
+    async def _one(
+        self,
+        doc: DocState,
+        issues: Sequence[CodeIssue],
+        report: Report,
+        tier: Tier | None = None,
+    ) -> AutoFix:
+        orch = await self.engine.get()
+        ctx = self.engine.context(orch, doc, TaskType.AUTO_FIX, report)
+        if tier is not None:
+            ctx = replace(ctx, tier=tier)
+        try:
+            fix = await ace_auto_fix(orch, ctx, issues, self.config.settings.risk_level)
+        except NoFix as exc:
+            self.status.remember_call(None, exc.attempts)
+            raise
+        self.status.remember_call(fix.model, fix.attempts)
+        return fix
+
+    async def _edits(self, doc: DocState, job: Job, report: Report) -> list[TextEdit]:
+        encoding = self.server.encoding
+        if job.kind == IMPROVE:
+            orch = await self.engine.get()
+            ctx = self.engine.context(orch, doc, TaskType.REFACTOR, report)
+            improved = await ace_improve(orch, ctx, lines_of(doc, job.range, encoding))
+            self.status.remember_call(improved.model, improved.attempts)
+            return list(improved.patch.edits)
+        if job.kind == LINE:
+            issues = await _issues_on_lines(doc, lines_of(doc, job.range, encoding))
+        else:
+            issues = to_issues(doc, job.diagnostics, encoding)
+        if not issues:
+            raise FixFailed("There is nothing to fix here: the action carries no diagnostic.")
+        prefetched = self._prefetched.pop(
+            (doc.uri, doc.version, diagnostics_key(job.diagnostics)), None
+        )
+        if prefetched is not None and job.kind == FIX:
+            return list(prefetched.patch.edits)
+        if job.kind != FIX_ALL:
+            return list((await self._one(doc, issues, report)).patch.edits)
+        groups = group_by_span(doc, issues)
+        results = await asyncio.gather(
+            *(self._one(doc, group, report) for group in groups), return_exceptions=True
+        )
+        edits: list[TextEdit] = []
+        failures: list[str] = []
+        for result in results:
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if isinstance(result, AceError):
+                failures.append(result.reason)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                edits.extend(result.patch.edits)
+        if not edits:
+            raise NoFix(failures[0] if failures else "No fix was found.")
+        if failures:
+            self.server.tell(
+                f"ACE fixed {len(groups) - len(failures)} of {len(groups)} places; "
+                f"the others failed: {failures[0]}",
+                lsp.MessageType.Warning,
+            )
+        return edits
+
+    def prefetch(self, uri: str, diagnostic: lsp.Diagnostic) -> None:
+        """Fix `diagnostic` in the background with the free tier's chain, so picking it is
+        instant."""
+        running = self._prefetching.get(uri)
+        if running is not None and not running.done():
+            return  # never more than one prefetch in flight per document
+        doc = self.documents.get(uri)
+        if doc is None or doc.problem is not None:
+            return
+        key = (uri, doc.version, diagnostics_key([diagnostic]))
+        if key in self._prefetched:
+            return
+        issues = to_issues(doc, [diagnostic], self.server.encoding)
+
+        async def work() -> None:
+            try:
+                fix = await self._one(doc, issues, lambda _p: None, Tier.FREE)
+            except AceError as exc:
+                log.info("prefetch found no fix: %s", exc.reason)
+                return
+            finally:
+                self.status.publish_soon()
+            current_doc = self.documents.get(uri)
+            if current_doc is not None and current_doc.version == doc.version:
+                for stale in [k for k in self._prefetched if k[0] == uri]:
+                    del self._prefetched[stale]
+                self._prefetched[key] = fix
+
+        self._prefetching[uri] = self.server.background(work())

@@ -1,4 +1,5 @@
-"""JSON-RPC framing on stdin that survives broken frames: ACE's replacement for pygls' reader.
+"""JSON-RPC framing on stdin that survives broken frames: the core of ACE's replacement for pygls'
+reader (`compat.read_messages` feeds it).
 
 pygls 2.1 (`pygls.io_.run_async`) loses sync for good on a header block without a valid
 `Content-Length`, on a lower-case header name, or on a length longer than its body: every later
@@ -22,29 +23,17 @@ costs one warning in the log, never the stream:
 - Junk without any header block is kept only up to MAX_HEADER_BYTES while looking for the next one.
 
 `Framer` is the sans-I/O core (bytes in, bodies and drop reports out) and `parse_headers` its pure
-header parser; `serve_stdio` is pygls' `start_io` with this reader instead of pygls' own.
+header parser; neither imports pygls.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
 import re
-import sys
-import threading
 from dataclasses import dataclass
-from typing import Protocol, cast
-
-from pygls.exceptions import JsonRpcException
-from pygls.io_ import StdoutWriter
-from pygls.server import JsonRPCServer
-
-log = logging.getLogger(__name__)
+from typing import Protocol
 
 MAX_CONTENT_LENGTH = 64 * 1024 * 1024  # a bigger message is refused, not allocated
 MAX_HEADER_BYTES = 8 * 1024  # a header block is ~25 bytes: longer runs are junk
-READ_BYTES = 64 * 1024  # per read from stdin: a pipe's buffer
 
 _NAME = b"content-length"
 _LINE_MAX = 64  # the longest `Content-Length: <digits>\r\n` line looked for inside a body
@@ -214,51 +203,3 @@ class ByteSource(Protocol):
     """What `read_messages` reads from: `sys.stdin.buffer`, or any buffered binary stream."""
 
     def read1(self, size: int, /) -> bytes: ...
-
-
-def _nothing() -> None:
-    pass
-
-
-async def read_messages(server: JsonRPCServer, source: ByteSource, stop: threading.Event) -> None:
-    """pygls' `run_async` loop, framed by `Framer`: each body is decoded and handled in turn."""
-    loop = asyncio.get_running_loop()
-    protocol = server.protocol
-    framer = Framer()
-    while not stop.is_set():
-        data = await loop.run_in_executor(server.thread_pool, source.read1, READ_BYTES)
-        if not data:
-            break
-        handled = False
-        for frame in framer.feed(data):
-            if isinstance(frame, Dropped):
-                log.warning("broken JSON-RPC framing on stdin: %s", frame.reason)
-                continue
-            if handled:
-                # pygls' reader went through the executor (three times) between two messages, so
-                # handlers that are ready to finish do so first, e.g. shutdown's before an exit
-                # sent right behind it; one trip keeps that, and costs nothing when messages
-                # arrive one per read (the read is the trip)
-                await loop.run_in_executor(server.thread_pool, _nothing)
-            try:
-                protocol.handle_message(json.loads(frame, object_hook=protocol.structure_message))
-            except Exception as exc:
-                log.exception("Unable to handle message")
-                server.report_server_error(exc, JsonRpcException)
-            handled = True
-    if framer.pending:
-        log.warning("stdin ended inside a message (%d bytes unread)", framer.pending)
-
-
-def serve_stdio(server: JsonRPCServer) -> None:
-    """`server.start_io()`, reading stdin with `Framer` (pygls' `_start_io_async`, reader aside)."""
-    server._stop_event = stop = threading.Event()
-    server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
-    try:
-        asyncio.run(read_messages(server, cast(ByteSource, sys.stdin.buffer), stop))
-    except BrokenPipeError:
-        log.error("Connection to the client is lost! Shutting down the server.")
-    except (KeyboardInterrupt, SystemExit):
-        pass
-    finally:
-        server.shutdown()  # type: ignore[no-untyped-call]  # pygls leaves it unannotated

@@ -14,9 +14,11 @@ from ace_lsp.orchestrator.ace import Review
 from ace_lsp.orchestrator.budget import usd
 from ace_lsp.orchestrator.code import markdown
 from ace_lsp.orchestrator.types import LineRange
-from ace_lsp.server import review
-from ace_lsp.server.app import AceServer, FixFailed
+from ace_lsp.server.base import AceServer, Feature, FixFailed
+from ace_lsp.server.configuration import Configuration
+from ace_lsp.server.documents import Documents
 from ace_lsp.server.positions import SourceLines, range_to_client
+from ace_lsp.server.review import Reviews, span_at, span_range, target_of
 
 DASH = "\N{EN DASH}"  # between the lines of a range, as typeset: "line 12\N{EN DASH}14"
 
@@ -53,44 +55,56 @@ def render(rev: Review, *, as_markdown: bool = True) -> str:
     return f"{heading(rev)}\n\n{body}\n\n_{escape(rev.model)} · {usd(rev.cost_usd)}_"
 
 
-def _takes_markdown(ls: AceServer) -> bool:
-    caps = ls.client_capabilities.text_document
-    formats = caps.hover.content_format if caps and caps.hover else None
-    return not formats or lsp.MarkupKind.Markdown in formats
+class Hover(Feature):
+    name = "hover"
 
+    def __init__(
+        self, server: AceServer, config: Configuration, documents: Documents, reviews: Reviews
+    ) -> None:
+        self.server = server
+        self.config = config
+        self.documents = documents
+        self.reviews = reviews
 
-def _markup(ls: AceServer, text: str) -> lsp.MarkupContent:
-    kind = lsp.MarkupKind.Markdown if _takes_markdown(ls) else lsp.MarkupKind.PlainText
-    return lsp.MarkupContent(kind=kind, value=text)
+    def register(self) -> None:
+        @self.server.feature(lsp.TEXT_DOCUMENT_HOVER)
+        async def hover(params: lsp.HoverParams) -> lsp.Hover | None:
+            return await self.hover(params)
 
+    def _takes_markdown(self) -> bool:
+        caps = self.server.client_capabilities.text_document
+        formats = caps.hover.content_format if caps and caps.hover else None
+        return not formats or lsp.MarkupKind.Markdown in formats
 
-async def hover(ls: AceServer, params: lsp.HoverParams) -> lsp.Hover | None:
-    mode = ls.settings.hover_review
-    if mode == "off":
-        return None
-    doc = ls.documents.get(params.text_document.uri)
-    if doc is None or doc.problem is not None:
-        return None
-    review.sync(ls, doc.uri)  # a hover republishes the document's review diagnostics
-    target = review.target_of(ls, doc, params.position)
-    span = review.span_at(doc, target)
-    if span.kind == "window":
-        return None  # not inside a function or class
-    rng = range_to_client(SourceLines(doc.source), review.span_range(doc.source, span), ls.encoding)
-    if mode == "cached":
-        found = review.cached_review(ls, doc, span)
-        if found is None:
+    def _markup(self, text: str) -> lsp.MarkupContent:
+        kind = lsp.MarkupKind.Markdown if self._takes_markdown() else lsp.MarkupKind.PlainText
+        return lsp.MarkupContent(kind=kind, value=text)
+
+    async def hover(self, params: lsp.HoverParams) -> lsp.Hover | None:
+        mode = self.config.settings.hover_review
+        if mode == "off":
             return None
-    else:
-        try:
-            found, _ = await review.review_span(ls, doc, target, params.work_done_token)
-        except FixFailed as exc:
-            # the reason can quote a model's reply (a bad field's name): escaped as findings are
-            message = markdown.escape(exc.message) if _takes_markdown(ls) else exc.message
-            return lsp.Hover(contents=_markup(ls, f"ACE review failed: {message}"), range=rng)
-    text = render(found, as_markdown=_takes_markdown(ls))
-    return lsp.Hover(contents=_markup(ls, text), range=rng)
-
-
-def setup(server: AceServer) -> None:
-    server.feature(lsp.TEXT_DOCUMENT_HOVER)(hover)
+        doc = self.documents.get(params.text_document.uri)
+        if doc is None or doc.problem is not None:
+            return None
+        self.reviews.sync(doc.uri)  # a hover republishes the document's review diagnostics
+        encoding = self.server.encoding
+        target = target_of(doc, params.position, encoding)
+        span = span_at(doc, target)
+        if span.kind == "window":
+            return None  # not inside a function or class
+        rng = range_to_client(SourceLines(doc.source), span_range(doc.source, span), encoding)
+        if mode == "cached":
+            found = self.reviews.cached_review(doc, span)
+            if found is None:
+                return None
+        else:
+            try:
+                found, _ = await self.reviews.review_span(doc, target, params.work_done_token)
+            except FixFailed as exc:
+                # the reason can quote a model's reply (a bad field's name): escaped as findings
+                markdown_ok = self._takes_markdown()
+                message = markdown.escape(exc.message) if markdown_ok else exc.message
+                return lsp.Hover(contents=self._markup(f"ACE review failed: {message}"), range=rng)
+        text = render(found, as_markdown=self._takes_markdown())
+        return lsp.Hover(contents=self._markup(text), range=rng)

@@ -1,29 +1,38 @@
 """Commands `ace.models` and `ace.usage`: the models panel and the usage view for editors.
 
-They answer the same JSON as `ace models --json` and `ace usage --json`, from the running server
-(its registry, health and ledger), so an editor never reads the ledger file itself.
+They answer the same JSON as `ace models --json` and `ace usage --json` (both built by
+`reports`), from the running server (its registry, health and ledger), so an editor never reads
+the ledger file itself.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ace_lsp.server.app import AceServer, FixFailed
+from ace_lsp.server.base import AceServer, Feature, FixFailed
+from ace_lsp.server.configuration import Configuration
+from ace_lsp.server.engine import Engine
+from ace_lsp.server.reports import model_rows, report
 
 
-def setup(server: AceServer) -> None:
-    @server.command("ace.models")
-    async def models(ls: AceServer, *args: Any) -> list[dict[str, Any]]:
-        from ace_lsp.server.cli_models import model_rows
+class Info(Feature):
+    name = "info"
 
-        return model_rows(await ls.orchestrator())
+    def __init__(self, server: AceServer, config: Configuration, engine: Engine) -> None:
+        self.server = server
+        self.config = config
+        self.engine = engine
 
-    @server.command("ace.usage")
-    async def usage(ls: AceServer, *args: Any) -> dict[str, Any]:
-        from ace_lsp.server.cli_usage import report
+    def register(self) -> None:
+        @self.server.command("ace.models")
+        async def models(*args: Any) -> list[dict[str, Any]]:
+            return model_rows(await self.engine.get())
 
-        orch = await ls.orchestrator()
-        if orch.ledger is None:
-            raise FixFailed("The usage ledger cannot be opened; run `ace doctor` to see why.")
-        await orch.ledger.flush()  # rows of calls just made are counted too
-        return await report(orch, orch.ledger, ls.settings.user_id, ls.settings.tier)
+        @self.server.command("ace.usage")
+        async def usage(*args: Any) -> dict[str, Any]:
+            orch = await self.engine.get()
+            if orch.ledger is None:
+                raise FixFailed("The usage ledger cannot be opened; run `ace doctor` to see why.")
+            await orch.ledger.flush()  # rows of calls just made are counted too
+            s = self.config.settings
+            return await report(orch, orch.ledger, s.user_id, s.tier)

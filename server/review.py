@@ -15,10 +15,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lsprotocol import converters
@@ -30,12 +29,14 @@ from ace_lsp.orchestrator.code.review import Finding
 from ace_lsp.orchestrator.code.source import Source, utf16_len
 from ace_lsp.orchestrator.errors import AceError, NoFix, PatchError
 from ace_lsp.orchestrator.types import LineRange, Position, TaskType, TextRange, Tier
-from ace_lsp.server import status
-from ace_lsp.server.app import AceServer, FixFailed
-from ace_lsp.server.documents import DocState
-from ace_lsp.server.fixing import current, workspace_edit
+from ace_lsp.server.base import AceServer, Feature, FixFailed
+from ace_lsp.server.configuration import Configuration
+from ace_lsp.server.documents import DocState, Documents
+from ace_lsp.server.edits import workspace_edit
+from ace_lsp.server.engine import Engine
 from ace_lsp.server.positions import SourceLines, range_from_client, range_to_client
-from ace_lsp.server.progress import job_progress
+from ace_lsp.server.progress import WorkProgress
+from ace_lsp.server.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -248,208 +249,13 @@ def relocate(shown: Shown, doc: DocState, path: str) -> Shown | None:
     return replace(shown, start_byte=start, start_line=source.line_of_byte(start), seen=doc.version)
 
 
-@dataclass
-class Reviews:
-    """One server's review state: the cache, and what each document shows."""
-
-    cache: ReviewCache = field(default_factory=ReviewCache)
-    shown: dict[str, list[Shown]] = field(default_factory=dict)
-    # uri -> (version, diagnostics) last computed; `dirty`: a review was added since
-    published: dict[str, tuple[int, list[lsp.Diagnostic]]] = field(default_factory=dict)
-    dirty: set[str] = field(default_factory=set)
-
-
-_STATES: weakref.WeakKeyDictionary[AceServer, Reviews] = weakref.WeakKeyDictionary()
-
-
-def reviews(ls: AceServer) -> Reviews:
-    state = _STATES.get(ls)
-    if state is None:
-        state = _STATES[ls] = Reviews()
-    return state
-
-
-def _publish(
-    ls: AceServer, uri: str, version: int | None, diagnostics: list[lsp.Diagnostic]
-) -> None:
-    ls.text_document_publish_diagnostics(
-        lsp.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version)
-    )
-
-
-def sync(ls: AceServer, uri: str) -> None:
-    """Bring `uri`'s reviewed spans to its current version and publish their findings if the
-    diagnostics changed; a closed document's are cleared."""
-    state = reviews(ls)
-    doc = ls.documents.get(uri)
-    last = state.published.get(uri)
-    if doc is None or doc.problem is not None:
-        state.shown.pop(uri, None)
-        state.dirty.discard(uri)
-        state.published.pop(uri, None)
-        if last is not None and last[1]:
-            _publish(ls, uri, None, [])
-        return
-    entries = state.shown.get(uri, [])
-    if not entries and (last is None or not last[1]):
-        return  # nothing to show, nothing to clear
-    if last is not None and last[0] == doc.version and uri not in state.dirty:
-        return
-    state.dirty.discard(uri)
-    path = doc.path
-    at: dict[tuple[int, int], Shown] = {}  # one review per place: the latest wins
-    for entry in entries:
-        moved = relocate(entry, doc, path)
-        if moved is not None:
-            at[(moved.start_byte, len(moved.text))] = moved
-    kept = sorted(at.values(), key=lambda e: e.start_byte)
-    if kept:
-        state.shown[uri] = kept
-    else:
-        state.shown.pop(uri, None)
-    diagnostics = [
-        to_diagnostic(doc.source, f, ls.encoding, e.delta) for e in kept for f in e.review.findings
-    ]
-    state.published[uri] = (doc.version, diagnostics)
-    if last is None or last[1] != diagnostics:
-        _publish(ls, uri, doc.version, diagnostics)
-
-
-def _show(ls: AceServer, doc: DocState, review: Review) -> None:
-    """Add `review` (made for `doc`'s version) to what its document shows, and publish."""
-    state = reviews(ls)
-    entries = state.shown.setdefault(doc.uri, [])
-    if any(e.seen == doc.version and e.review is review for e in entries):
-        return  # shown already: a cached hover of the same span
-    span = review.span
-    entries.append(
-        Shown(
-            review=review,
-            text=span_text(doc.source, span),
-            version=doc.version,
-            start_byte=span.start_byte,
-            start_line=span.start_line,
-            seen=doc.version,
-        )
-    )
-    state.dirty.add(doc.uri)
-    for uri in [u for u in {*state.shown, *state.published} if ls.documents.get(u) is None]:
-        sync(ls, uri)  # forget closed documents
-    sync(ls, doc.uri)
-
-
-# -- reviewing -------------------------------------------------------------------------------------
-
-
-def target_of(ls: AceServer, doc: DocState, where: lsp.Range | lsp.Position) -> TextRange:
+def target_of(doc: DocState, where: lsp.Range | lsp.Position, encoding: str) -> TextRange:
     rng = where if isinstance(where, lsp.Range) else lsp.Range(where, where)
-    return range_from_client(SourceLines(doc.source), rng, ls.encoding)
+    return range_from_client(SourceLines(doc.source), rng, encoding)
 
 
 def span_at(doc: DocState, target: TextRange) -> spans.Span:
     return spans.extract(doc.source, doc.language, target, path=doc.path, tree=doc.tree)
-
-
-def cached_review(ls: AceServer, doc: DocState, span: spans.Span) -> Review | None:
-    """The cached review of `span`'s text, moved onto it and shown; no model call."""
-    state = reviews(ls)
-    key = review_key(span_text(doc.source, span), doc.language, ls.settings.tier)
-    hit = state.cache.get(key)
-    if hit is None:
-        return None
-    review = hit.review
-    here = hit.uri == doc.uri and hit.version == doc.version
-    if not (here and review.span.start_byte == span.start_byte):
-        review = rebase(review, span, doc, doc.path)
-        state.cache.put(key, Cached(review, doc.uri, doc.version))
-    _show(ls, doc, review)
-    return review
-
-
-async def review_span(
-    ls: AceServer, doc: DocState, target: TextRange, token: lsp.ProgressToken | None = None
-) -> tuple[Review, bool]:
-    """The review of the span around `target` (cached, else from a model) and whether it was
-    cached; it is shown in the document. FixFailed with the reason when no model gave one."""
-    span = span_at(doc, target)
-    hit = cached_review(ls, doc, span)
-    if hit is not None:
-        return hit, True
-    settings = ls.settings
-    orch = await ls.orchestrator()
-    try:
-        async with job_progress(ls, "Review with ACE", token) as report:
-            review = await ace_review(
-                orch,
-                file_path=doc.path,
-                code=doc.source.text,
-                target=target,
-                tier=settings.tier,
-                user=settings.user_id,
-                language=doc.language,
-                tree=doc.tree,
-                options=settings.call_options(
-                    TaskType.CODE_REVIEW, orch.budget, on_progress=report
-                ),
-                mask_secrets=settings.mask_secrets,
-            )
-    except asyncio.CancelledError:
-        ls.background(status.publish(ls))  # the input already sent is paid for: show it
-        raise
-    except AceError as exc:
-        log.info("review failed: %s", exc.reason)
-        status.remember_call(ls, None, exc.attempts if isinstance(exc, NoFix) else ())
-        await status.publish(ls)
-        raise FixFailed(exc.reason) from None
-    status.remember_call(ls, review.model, review.attempts)
-    key = review_key(span_text(doc.source, review.span), doc.language, settings.tier)
-    reviews(ls).cache.put(key, Cached(review, doc.uri, doc.version))
-    _show(ls, doc, review)
-    await status.publish(ls)
-    return review, False
-
-
-async def review_at(
-    ls: AceServer,
-    uri: str,
-    where: lsp.Range | lsp.Position,
-    token: lsp.ProgressToken | None = None,
-) -> Review:
-    """Review the function or class around `where` (client positions), publish its findings and
-    return the review; FixFailed with a one-sentence reason when it cannot be had."""
-    doc = current(ls, uri)
-    review, _ = await review_span(ls, doc, target_of(ls, doc, where), token)
-    return review
-
-
-def review_actions(ls: AceServer, uri: str, rng: lsp.Range) -> list[lsp.CodeAction]:
-    """ "Apply ACE review fix: …" quick fixes for the findings on `rng`'s lines whose patch passed
-    the gate, carrying their edit (pinned to the document version); no model call."""
-    doc = ls.documents.get(uri)
-    entries = reviews(ls).shown.get(doc.uri) if doc is not None else None
-    if doc is None or doc.problem is not None or not entries:
-        return []
-    target = target_of(ls, doc, rng)
-    actions: list[lsp.CodeAction] = []
-    for entry in entries:
-        if entry.version != doc.version:
-            continue  # the patches were made for another text
-        for f in entry.review.findings:
-            if (
-                f.patch is None
-                or f.lines.start > target.end.line
-                or f.lines.end < target.start.line
-            ):
-                continue
-            actions.append(
-                lsp.CodeAction(
-                    title=f"Apply ACE review fix: {f.message}",
-                    kind=lsp.CodeActionKind.QuickFix,
-                    diagnostics=[to_diagnostic(doc.source, f, ls.encoding)],
-                    edit=workspace_edit(ls, doc, f.patch.edits),
-                )
-            )
-    return actions
 
 
 def _arguments(args: Sequence[Any]) -> tuple[str, lsp.Range]:
@@ -464,16 +270,181 @@ def _arguments(args: Sequence[Any]) -> tuple[str, lsp.Range]:
         ) from exc
 
 
-def setup(server: AceServer) -> None:
-    reviews(server)
+# -- the feature -----------------------------------------------------------------------------------
 
-    @server.command(COMMAND)
-    async def review_command(ls: AceServer, *args: Any) -> dict[str, Any]:
+
+class Reviews(Feature):
+    """One server's reviews: the cache, what each document shows, and the `ace.review` command."""
+
+    name = "reviews"
+
+    def __init__(
+        self,
+        server: AceServer,
+        config: Configuration,
+        documents: Documents,
+        engine: Engine,
+        status: Status,
+        progress: WorkProgress,
+    ) -> None:
+        self.server = server
+        self.config = config
+        self.documents = documents
+        self.engine = engine
+        self.status = status
+        self.progress = progress
+        self.cache = ReviewCache()
+        self._shown: dict[str, list[Shown]] = {}
+        # uri -> (version, diagnostics) last computed; `dirty`: a review was added since
+        self._published: dict[str, tuple[int, list[lsp.Diagnostic]]] = {}
+        self._dirty: set[str] = set()
+
+    def register(self) -> None:
+        @self.server.command(COMMAND)
+        async def review_command(*args: Any) -> dict[str, Any]:
+            try:
+                uri, rng = _arguments(args)
+                doc = self.documents.current(uri)
+                target = target_of(doc, rng, self.server.encoding)
+                review, cached = await self.review_span(doc, target)
+            except FixFailed as exc:
+                self.server.tell(f"ACE: {exc.message}")
+                raise
+            return summary(review, cached)
+
+    def _publish(self, uri: str, version: int | None, diagnostics: list[lsp.Diagnostic]) -> None:
+        self.server.text_document_publish_diagnostics(
+            lsp.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version)
+        )
+
+    def sync(self, uri: str) -> None:
+        """Bring `uri`'s reviewed spans to its current version and publish their findings if the
+        diagnostics changed; a closed document's are cleared."""
+        doc = self.documents.get(uri)
+        last = self._published.get(uri)
+        if doc is None or doc.problem is not None:
+            self._shown.pop(uri, None)
+            self._dirty.discard(uri)
+            self._published.pop(uri, None)
+            if last is not None and last[1]:
+                self._publish(uri, None, [])
+            return
+        entries = self._shown.get(uri, [])
+        if not entries and (last is None or not last[1]):
+            return  # nothing to show, nothing to clear
+        if last is not None and last[0] == doc.version and uri not in self._dirty:
+            return
+        self._dirty.discard(uri)
+        path = doc.path
+        at: dict[tuple[int, int], Shown] = {}  # one review per place: the latest wins
+        for entry in entries:
+            moved = relocate(entry, doc, path)
+            if moved is not None:
+                at[(moved.start_byte, len(moved.text))] = moved
+        kept = sorted(at.values(), key=lambda e: e.start_byte)
+        if kept:
+            self._shown[uri] = kept
+        else:
+            self._shown.pop(uri, None)
+        encoding = self.server.encoding
+        diagnostics = [
+            to_diagnostic(doc.source, f, encoding, e.delta) for e in kept for f in e.review.findings
+        ]
+        self._published[uri] = (doc.version, diagnostics)
+        if last is None or last[1] != diagnostics:
+            self._publish(uri, doc.version, diagnostics)
+
+    def _show(self, doc: DocState, review: Review) -> None:
+        """Add `review` (made for `doc`'s version) to what its document shows, and publish."""
+        entries = self._shown.setdefault(doc.uri, [])
+        if any(e.seen == doc.version and e.review is review for e in entries):
+            return  # shown already: a cached hover of the same span
+        span = review.span
+        entries.append(
+            Shown(
+                review=review,
+                text=span_text(doc.source, span),
+                version=doc.version,
+                start_byte=span.start_byte,
+                start_line=span.start_line,
+                seen=doc.version,
+            )
+        )
+        self._dirty.add(doc.uri)
+        known = {*self._shown, *self._published}
+        for uri in [u for u in known if self.documents.get(u) is None]:
+            self.sync(uri)  # forget closed documents
+        self.sync(doc.uri)
+
+    def cached_review(self, doc: DocState, span: spans.Span) -> Review | None:
+        """The cached review of `span`'s text, moved onto it and shown; no model call."""
+        key = review_key(span_text(doc.source, span), doc.language, self.config.settings.tier)
+        hit = self.cache.get(key)
+        if hit is None:
+            return None
+        review = hit.review
+        here = hit.uri == doc.uri and hit.version == doc.version
+        if not (here and review.span.start_byte == span.start_byte):
+            review = rebase(review, span, doc, doc.path)
+            self.cache.put(key, Cached(review, doc.uri, doc.version))
+        self._show(doc, review)
+        return review
+
+    async def review_span(
+        self, doc: DocState, target: TextRange, token: lsp.ProgressToken | None = None
+    ) -> tuple[Review, bool]:
+        """The review of the span around `target` (cached, else from a model) and whether it was
+        cached; it is shown in the document. FixFailed with the reason when no model gave one."""
+        span = span_at(doc, target)
+        hit = self.cached_review(doc, span)
+        if hit is not None:
+            return hit, True
+        orch = await self.engine.get()
         try:
-            uri, rng = _arguments(args)
-            doc = current(ls, uri)
-            review, cached = await review_span(ls, doc, target_of(ls, doc, rng))
-        except FixFailed as exc:
-            ls.tell(f"ACE: {exc.message}")
+            async with self.progress.job("Review with ACE", token) as report:
+                ctx = self.engine.context(orch, doc, TaskType.CODE_REVIEW, report)
+                review = await ace_review(orch, ctx, target)
+        except asyncio.CancelledError:
+            self.status.publish_soon()  # the input already sent is paid for: show it
             raise
-        return summary(review, cached)
+        except AceError as exc:
+            log.info("review failed: %s", exc.reason)
+            self.status.remember_call(None, exc.attempts if isinstance(exc, NoFix) else ())
+            await self.status.publish()
+            raise FixFailed(exc.reason) from None
+        self.status.remember_call(review.model, review.attempts)
+        key = review_key(span_text(doc.source, review.span), doc.language, ctx.tier)
+        self.cache.put(key, Cached(review, doc.uri, doc.version))
+        self._show(doc, review)
+        await self.status.publish()
+        return review, False
+
+    def review_actions(self, uri: str, rng: lsp.Range) -> list[lsp.CodeAction]:
+        """ "Apply ACE review fix: …" quick fixes for the findings on `rng`'s lines whose patch
+        passed the gate, carrying their edit (pinned to the document version); no model call."""
+        doc = self.documents.get(uri)
+        entries = self._shown.get(doc.uri) if doc is not None else None
+        if doc is None or doc.problem is not None or not entries:
+            return []
+        encoding = self.server.encoding
+        target = target_of(doc, rng, encoding)
+        actions: list[lsp.CodeAction] = []
+        for entry in entries:
+            if entry.version != doc.version:
+                continue  # the patches were made for another text
+            for f in entry.review.findings:
+                if (
+                    f.patch is None
+                    or f.lines.start > target.end.line
+                    or f.lines.end < target.start.line
+                ):
+                    continue
+                actions.append(
+                    lsp.CodeAction(
+                        title=f"Apply ACE review fix: {f.message}",
+                        kind=lsp.CodeActionKind.QuickFix,
+                        diagnostics=[to_diagnostic(doc.source, f, encoding)],
+                        edit=workspace_edit(self.server, doc, f.patch.edits),
+                    )
+                )
+        return actions

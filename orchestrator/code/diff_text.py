@@ -11,6 +11,7 @@ import difflib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # unidiff >= 0.7.6 ships types, older releases do not: the ignore serves both
 from unidiff.errors import UnidiffParseError  # type: ignore[import-untyped, unused-ignore]
@@ -82,6 +83,7 @@ class _Section:
     created: bool = False
     deleted: bool = False
     hunks: list[Hunk] = field(default_factory=list)
+    fenced: bool = False  # found inside a fence (set when the scanner keeps it)
 
     def file_diff(self) -> FileDiff:
         new, old = self.new, self.old
@@ -99,36 +101,44 @@ class _Building:
     after: bool = False  # the header reads "-L,0": its lines go after line L
     lines: list[HunkLine] = field(default_factory=list)
     blanks: int = 0  # empty reply lines seen; context if more hunk lines follow
-    old: int = 0  # lines of `lines` on the old side (not "+") and on the new side (not "-")
-    new: int = 0
+    old_lines: int = 0  # lines of `lines` on the old side (not "+") and on the new side (not "-")
+    new_lines: int = 0
 
     def add(self, tag: str, text: str) -> None:
         self.flush()
         self.lines.append(HunkLine(tag, text))
-        self.old += tag != "+"
-        self.new += tag != "-"
+        self.old_lines += tag != "+"
+        self.new_lines += tag != "-"
 
     def flush(self) -> None:
         self.lines.extend(HunkLine(" ", "") for _ in range(self.blanks))
-        self.old += self.blanks
-        self.new += self.blanks
+        self.old_lines += self.blanks
+        self.new_lines += self.blanks
         self.blanks = 0
 
     def wants_more(self) -> bool:
         if self.counts is None:
             return False
-        return self.old + self.blanks < self.counts[0] and self.new + self.blanks < self.counts[1]
+        old_count, new_count = self.counts
+        blanks = self.blanks
+        return self.old_lines + blanks < old_count and self.new_lines + blanks < new_count
+
+
+class _Fence(NamedTuple):
+    indent: int  # spaces before the opening fence, taken off every line inside it
+    marker: str  # the opening run of backticks or tildes; a closing one is at least as long
+    says_diff: bool  # its info string names a diff ("diff", "patch", …)
 
 
 class _Scanner:
     """One pass over the reply's lines: fences, file headers, hunks and the prose between them."""
 
     def __init__(self) -> None:
-        self.sections: list[tuple[bool, _Section]] = []  # (inside a fence, section)
+        self.sections: list[_Section] = []
         self.section: _Section | None = None
         self.header: _Section | None = None  # file header lines waiting for their first hunk
         self.hunk: _Building | None = None
-        self.fence: tuple[int, str, bool] | None = None  # indent, marker, info says diff
+        self.fence: _Fence | None = None
         self.fence_hunks = 0
         self.interrupted = False  # a hunk was ended by prose
         self.numbered = 0
@@ -137,18 +147,18 @@ class _Scanner:
     def scan(self, lines: Iterator[str]) -> None:
         skip = False
         raw = next(lines, None)
-        number = 0
+        lineno = 0
         while raw is not None:
             following = next(lines, None)  # one line of lookahead, for "---"/"+++" pairs
-            number += 1
+            lineno += 1
             if skip:
                 skip = False
             else:
-                indent = self.fence[0] if self.fence else 0
+                indent = self.fence.indent if self.fence else 0
                 line = _dedent(raw, indent)
                 if not self._fence(line):
-                    nxt = None if following is None else _dedent(following, indent)
-                    skip = self._line(line, nxt, number)
+                    next_line = None if following is None else _dedent(following, indent)
+                    skip = self._line(line, next_line, lineno)
             raw = following
         self._close()
         self._flush_header()
@@ -157,14 +167,15 @@ class _Scanner:
         if self.hunk is not None and line.startswith(" "):
             return False  # a context line of a Markdown file, not a fence
         if self.fence is None:
-            m = _fence_at(line)
-            if not m:
+            opening = _fence_at(line)
+            if not opening:
                 return False
             self._close()
             self._flush_header()
-            self.fence = (len(m.group(1)), m.group(2), m.group(3).lower() in _DIFF_INFOS)
+            indent, marker, info = opening.groups()
+            self.fence = _Fence(len(indent), marker, info.lower() in _DIFF_INFOS)
         else:
-            marker = self.fence[1]
+            marker = self.fence.marker
             body = line.strip(" \t")
             if body.strip(marker[0]) or len(body) < len(marker):
                 return False
@@ -174,7 +185,7 @@ class _Scanner:
         self.section, self.fence_hunks, self.interrupted = None, 0, False
         return True
 
-    def _line(self, line: str, nxt: str | None, lineno: int) -> bool:
+    def _line(self, line: str, next_line: str | None, lineno: int) -> bool:
         """Read one line; True when it also consumed the next one (a "+++ " header)."""
         hunk = self.hunk
         if line.startswith("@@"):
@@ -187,12 +198,12 @@ class _Scanner:
             return False
         if line.startswith(("--- ", "+++ ")) and (hunk is None or not hunk.wants_more()):
             # a "---"/"+++" pair is a file header; a lone one only right before a hunk header
-            if line[0] == "-" and nxt is not None and nxt.startswith("+++ "):
+            if line[0] == "-" and next_line is not None and next_line.startswith("+++ "):
                 self._close()
                 head = self._head()
-                head.old, head.new = _header_path(line[4:]), _header_path(nxt[4:])
+                head.old, head.new = _header_path(line[4:]), _header_path(next_line[4:])
                 return True
-            if hunk is None and nxt is not None and nxt.startswith("@@"):
+            if hunk is None and next_line is not None and next_line.startswith("@@"):
                 if line[0] == "-":
                     self._head().old = _header_path(line[4:])
                 else:
@@ -228,9 +239,9 @@ class _Scanner:
             return False
         if not line or line[0] not in " +-":
             return False
-        if self.fence is not None and self.fence[2] and not self.fence_hunks:
+        if self.fence is not None and self.fence.says_diff and not self.fence_hunks:
             self._start("@@")  # a ```diff block with bare -/+ lines and no hunk header
-            self._line(line, nxt, lineno)
+            self._line(line, next_line, lineno)
         elif self.interrupted and (self.fence is not None or line[0] == "+"):
             raise DiffFormatError(
                 f"line {lineno} of the reply continues a hunk after a line that is not part of it"
@@ -245,29 +256,34 @@ class _Scanner:
     def _flush_header(self) -> None:
         # a header without hunks still matters when it creates or deletes a file
         if self.header is not None and (self.header.created or self.header.deleted):
-            self.sections.append((self.fence is not None, self.header))
+            self._keep(self.header)
         self.header = None
+
+    def _keep(self, section: _Section) -> None:
+        section.fenced = self.fence is not None
+        self.sections.append(section)
 
     def _start(self, line: str) -> None:
         self._close()
         if self.header is not None:
             self.section, self.header = self.header, None
-            self.sections.append((self.fence is not None, self.section))
+            self._keep(self.section)
         elif self.section is None:
             self.section = _Section()
-            self.sections.append((self.fence is not None, self.section))
+            self._keep(self.section)
         self.numbered += 1
         hunk = self.hunk = _Building(self.numbered, None, None)
-        m = _NUMBERS.match(line)
-        if m:
-            if max(len(n or "") for n in m.groups()) > _MAX_DIGITS:
+        numbers = _NUMBERS.match(line)
+        if numbers:
+            if max(len(digits or "") for digits in numbers.groups()) > _MAX_DIGITS:
                 raise DiffFormatError(f"hunk {hunk.number}'s header has an impossible line number")
-            first, stated = int(m.group(1)), m.group(2)
+            old_first, old_count, new_first, new_count = numbers.groups()
+            first = int(old_first)
             # "-L,0" names the line after which to insert; otherwise L is the first old line
-            hunk.after = stated == "0"
+            hunk.after = old_count == "0"
             hunk.old_start = first if hunk.after else max(first - 1, 0)
-            if m.group(3) is not None:
-                hunk.counts = (int(stated or 1), int(m.group(4) or 1))
+            if new_first is not None:
+                hunk.counts = (int(old_count or 1), int(new_count or 1))
                 if hunk.counts[1] - hunk.counts[0] > MAX_ADDED_LINES:
                     raise DiffTooLarge(
                         f"hunk {hunk.number}'s header says it adds "
@@ -285,7 +301,7 @@ class _Scanner:
             raise DiffFormatError(f"hunk {hunk.number} has no lines")
         _check_markers(hunk.number, hunk.lines)
         # with no old lines the header alone places the hunk, so it must be the exact "-L,0"
-        insert = all(ln.tag == "+" for ln in hunk.lines)
+        insert = all(line.tag == "+" for line in hunk.lines)
         start = None if insert and not hunk.after else hunk.old_start
         assert self.section is not None
         self.section.hunks.append(Hunk(hunk.number, start, tuple(hunk.lines)))
@@ -293,8 +309,8 @@ class _Scanner:
 
 def _fence_at(line: str) -> re.Match[str] | None:
     """An opening fence: up to 3 spaces, ``` or ~~~, an info string; no backtick after it."""
-    m = _FENCE.match(line)
-    return m if m and "`" not in line[m.end() :] else None
+    opening = _FENCE.match(line)
+    return opening if opening and "`" not in line[opening.end() :] else None
 
 
 def _split(text: str) -> Iterator[str]:
@@ -316,8 +332,8 @@ def _dedent(line: str, indent: int) -> str:
 
 def _check_markers(number: int, lines: list[HunkLine]) -> None:
     for side in ("+", "-"):
-        kept = [ln for ln in lines if ln.tag != side]
-        if any(ln.no_eol for ln in kept[:-1]):
+        other_side = [line for line in lines if line.tag != side]
+        if any(line.no_eol for line in other_side[:-1]):
             raise DiffFormatError(f"hunk {number} has a 'No newline' marker before its last line")
 
 
@@ -327,23 +343,27 @@ def parse_reply(reply: str) -> list[FileDiff]:
         reply = reply.replace("\r\n", "\n")  # the whole reply came with CRLF, not the diff lines
     scanner = _Scanner()
     scanner.scan(_split(reply))
-    found = [(fenced, s) for fenced, s in scanner.sections if s.hunks or s.created or s.deleted]
-    if any(fenced for fenced, _ in found):
-        found = [(fenced, s) for fenced, s in found if fenced]
-    return [s.file_diff() for _, s in found]
+    found = [
+        section
+        for section in scanner.sections
+        if section.hunks or section.created or section.deleted
+    ]
+    if any(section.fenced for section in found):
+        found = [section for section in found if section.fenced]
+    return [section.file_diff() for section in found]
 
 
 def normalize(hunks: tuple[Hunk, ...]) -> tuple[Hunk, ...]:
     """Recount the hunks into a well-formed unified diff and read it back through `unidiff`."""
     out = ["--- a/file\n", "+++ b/file\n"]
-    for h in hunks:
-        old = sum(1 for ln in h.lines if ln.tag != "+")
-        start = 1 if h.old_start is None else h.old_start + (old > 0)
-        new = sum(1 for ln in h.lines if ln.tag != "-")
-        out.append(f"@@ -{start},{old} +{start},{new} @@\n")
-        for ln in h.lines:
-            out.append(f"{ln.tag}{ln.text}\n")
-            if ln.no_eol:
+    for hunk in hunks:
+        old_count = sum(1 for line in hunk.lines if line.tag != "+")
+        start = 1 if hunk.old_start is None else hunk.old_start + (old_count > 0)
+        new_count = sum(1 for line in hunk.lines if line.tag != "-")
+        out.append(f"@@ -{start},{old_count} +{start},{new_count} @@\n")
+        for line in hunk.lines:
+            out.append(f"{line.tag}{line.text}\n")
+            if line.no_eol:
                 out.append(_MARKER + "\n")
     try:
         (parsed,) = PatchSet("".join(out))
@@ -352,15 +372,16 @@ def normalize(hunks: tuple[Hunk, ...]) -> tuple[Hunk, ...]:
     if len(parsed) != len(hunks):
         raise DiffFormatError("its hunks do not form a unified diff")
     result = []
-    for h, ph in zip(hunks, parsed, strict=True):
+    for hunk, parsed_hunk in zip(hunks, parsed, strict=True):
         lines: list[HunkLine] = []
-        for pl in ph:
-            if pl.line_type == "\\":
+        for parsed_line in parsed_hunk:
+            tag: str = parsed_line.line_type
+            if tag == "\\":
                 lines[-1] = HunkLine(lines[-1].tag, lines[-1].text, True)
             else:
-                value: str = pl.value
-                lines.append(HunkLine(pl.line_type, value[:-1] if value.endswith("\n") else value))
-        result.append(Hunk(h.number, h.old_start, tuple(lines)))
+                value: str = parsed_line.value
+                lines.append(HunkLine(tag, value[:-1] if value.endswith("\n") else value))
+        result.append(Hunk(hunk.number, hunk.old_start, tuple(lines)))
     return tuple(result)
 
 
@@ -392,57 +413,87 @@ def common_suffix(a: Sequence[object], b: Sequence[object], lo: int, limit: int)
     return lo
 
 
-_Op = tuple[str, int, int, int, int]
+class _Opcode(NamedTuple):
+    """One of difflib's opcodes: old lines [old_start, old_end) become new [new_start, new_end)."""
+
+    tag: str  # "equal", "replace", "delete" or "insert"
+    old_start: int
+    old_end: int
+    new_start: int
+    new_end: int
 
 
 def write_diff(
-    a: list[str], b: list[str], path: str, context: int, head: int = 0, tail: int = 0, base: int = 0
+    old: list[str],
+    new: list[str],
+    path: str,
+    context: int,
+    head: int = 0,
+    tail: int = 0,
+    base: int = 0,
 ) -> str:
-    """The unified diff of line lists `a` -> `b` (lines keep their endings), in difflib's format.
+    """The unified diff of line lists `old` -> `new` (lines keep their endings), as difflib's.
 
-    `head`/`tail` count lines known to agree at either end; `base` is the line number of a[0]
-    and b[0] when they are windows of larger texts that agree outside them.
+    `head`/`tail` count lines known to agree at either end; `base` is the line number of old[0]
+    and new[0] when they are windows of larger texts that agree outside them.
     """
-    head = common_prefix(a, b, head)
-    if head == len(a) == len(b):
+    head = common_prefix(old, new, head)
+    if head == len(old) == len(new):
         return ""
-    tail = common_suffix(a, b, tail, min(len(a), len(b)) - head)
-    ta, tb = len(a) - tail, len(b) - tail
-    codes: list[_Op] = [("equal", 0, head, 0, head)] if head else []
-    for t, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a[head:ta], b[head:tb]).get_opcodes():
-        codes.append((t, i1 + head, i2 + head, j1 + head, j2 + head))
+    tail = common_suffix(old, new, tail, min(len(old), len(new)) - head)
+    old_end, new_end = len(old) - tail, len(new) - tail
+    opcodes = [_Opcode("equal", 0, head, 0, head)] if head else []
+    matcher = difflib.SequenceMatcher(None, old[head:old_end], new[head:new_end])
+    for tag, old_from, old_to, new_from, new_to in matcher.get_opcodes():
+        opcodes.append(_Opcode(tag, old_from + head, old_to + head, new_from + head, new_to + head))
     if tail:
-        codes.append(("equal", ta, len(a), tb, len(b)))
+        opcodes.append(_Opcode("equal", old_end, len(old), new_end, len(new)))
     out = [f"--- a/{path}\n", f"+++ b/{path}\n"]
-    for group in _groups(codes, context):
-        i1, i2, j1, j2 = group[0][1], group[-1][2], group[0][3], group[-1][4]
-        out.append(f"@@ -{_range(base + i1, i2 - i1)} +{_range(base + j1, j2 - j1)} @@\n")
-        for tag, o1, o2, n1, n2 in group:
-            _emit(out, " " if tag == "equal" else "-", a[o1:o2])
-            if tag != "equal":
-                _emit(out, "+", b[n1:n2])
+    for group in _groups(opcodes, context):
+        first, last = group[0], group[-1]
+        old_range = _range(base + first.old_start, last.old_end - first.old_start)
+        new_range = _range(base + first.new_start, last.new_end - first.new_start)
+        out.append(f"@@ -{old_range} +{new_range} @@\n")
+        for op in group:
+            _emit(out, " " if op.tag == "equal" else "-", old[op.old_start : op.old_end])
+            if op.tag != "equal":
+                _emit(out, "+", new[op.new_start : op.new_end])
     return "".join(out)
 
 
-def _groups(codes: list[_Op], n: int) -> list[list[_Op]]:
-    """Opcodes grouped into hunks with `n` lines of context, as difflib groups them."""
-    if codes[0][0] == "equal":
-        t, i1, i2, j1, j2 = codes[0]
-        codes[0] = t, max(i1, i2 - n), i2, max(j1, j2 - n), j2
-    if codes[-1][0] == "equal":
-        t, i1, i2, j1, j2 = codes[-1]
-        codes[-1] = t, i1, min(i2, i1 + n), j1, min(j2, j1 + n)
-    groups: list[list[_Op]] = []
-    group: list[_Op] = []
-    for t, i1, i2, j1, j2 in codes:
-        if t == "equal" and i2 - i1 > 2 * n:
-            group.append((t, i1, min(i2, i1 + n), j1, min(j2, j1 + n)))
+def _groups(opcodes: list[_Opcode], context: int) -> list[list[_Opcode]]:
+    """Opcodes grouped into hunks with `context` lines of context, as difflib groups them."""
+    first = opcodes[0]
+    if first.tag == "equal":
+        opcodes[0] = first._replace(
+            old_start=max(first.old_start, first.old_end - context),
+            new_start=max(first.new_start, first.new_end - context),
+        )
+    last = opcodes[-1]  # the same opcode as the first when there is only one
+    if last.tag == "equal":
+        opcodes[-1] = last._replace(
+            old_end=min(last.old_end, last.old_start + context),
+            new_end=min(last.new_end, last.new_start + context),
+        )
+    groups: list[list[_Opcode]] = []
+    group: list[_Opcode] = []
+    for op in opcodes:
+        if op.tag == "equal" and op.old_end - op.old_start > 2 * context:
+            group.append(
+                op._replace(
+                    old_end=min(op.old_end, op.old_start + context),
+                    new_end=min(op.new_end, op.new_start + context),
+                )
+            )
             groups.append(group)
             group = []
-            i1, j1 = max(i1, i2 - n), max(j1, j2 - n)
-        group.append((t, i1, i2, j1, j2))
+            op = op._replace(
+                old_start=max(op.old_start, op.old_end - context),
+                new_start=max(op.new_start, op.new_end - context),
+            )
+        group.append(op)
     groups.append(group)
-    return [g for g in groups if any(op[0] != "equal" for op in g)]
+    return [group for group in groups if any(op.tag != "equal" for op in group)]
 
 
 def _range(start: int, length: int) -> str:

@@ -8,14 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from tree_sitter import Tree
 
 from ace_lsp.orchestrator.code import diff_text, languages, secrets
 from ace_lsp.orchestrator.code.diff_text import DiffFormatError, DiffTooLarge, Hunk, HunkLine
 from ace_lsp.orchestrator.code.source import utf16_len
-from ace_lsp.orchestrator.code.syntax import Replacement, SyntaxBroken, check_syntax
-from ace_lsp.orchestrator.errors import PatchError
+from ace_lsp.orchestrator.code.syntax import Replacement, check_syntax
+from ace_lsp.orchestrator.errors import (
+    ContextMismatch,
+    MalformedDiff,
+    MultipleFiles,
+    NoChange,
+    NoDiff,
+    OutOfRange,
+    PatchError,
+    SyntaxBroken,
+    TooLarge,
+    WritesMasked,
+    WrongFile,
+)
 from ace_lsp.orchestrator.types import LineRange, Position, TextEdit, TextRange
 
 __all__ = [
@@ -44,42 +57,6 @@ MASK_LABEL = "«masked:"
 MASK_RUN = secrets.MASK * 4
 
 
-class NoDiff(PatchError):
-    refusal = "no_diff"
-
-
-class MalformedDiff(PatchError):
-    refusal = "malformed_diff"
-
-
-class WrongFile(PatchError):
-    refusal = "wrong_file"
-
-
-class MultipleFiles(PatchError):
-    refusal = "multiple_files"
-
-
-class OutOfRange(PatchError):
-    refusal = "out_of_range"
-
-
-class ContextMismatch(PatchError):
-    refusal = "context_mismatch"
-
-
-class NoChange(PatchError):
-    refusal = "no_change"
-
-
-class TooLarge(PatchError):
-    refusal = "too_large"
-
-
-class WritesMasked(PatchError):
-    refusal = "writes_masked_secret"
-
-
 @dataclass(frozen=True)
 class Patch:
     new_text: str
@@ -98,49 +75,75 @@ class _Doc:
         self.raw = text.split("\n")
         if self.final_nl:
             self.raw.pop()
-        self.keys, self.newline, self.n = self.raw, "\n", len(self.raw)
+        self.keys, self.newline, self.line_count = self.raw, "\n", len(self.raw)
         if "\r" in text:
-            self.keys = text.replace("\r\n", "\n").split("\n")[: self.n]
-            if self.n and not self.final_nl and self.keys[-1].endswith("\r"):
+            self.keys = text.replace("\r\n", "\n").split("\n")[: self.line_count]
+            if self.line_count and not self.final_nl and self.keys[-1].endswith("\r"):
                 self.keys[-1] = self.keys[-1][:-1]
             if 2 * text.count("\r\n") > text.count("\n"):
                 self.newline = "\r\n"
 
     def ending_near(self, start: int, end: int) -> str:
         """The line ending of the lines at or around original lines [start, end)."""
-        for i in (start, start - 1, end, start - 2):
-            if 0 <= i < self.n and (i < self.n - 1 or self.final_nl):
-                return "\r\n" if self.raw[i].endswith("\r") else "\n"
+        for line in (start, start - 1, end, start - 2):
+            if 0 <= line < self.line_count and (line < self.line_count - 1 or self.final_nl):
+                return "\r\n" if self.raw[line].endswith("\r") else "\n"
         return self.newline
 
-    def full(self, i: int) -> str:
-        return self.raw[i] + ("\n" if i < self.n - 1 or self.final_nl else "")
+    def with_ending(self, line: int) -> str:
+        """Original line `line` with its line ending (none for a last line without one)."""
+        ends = line < self.line_count - 1 or self.final_nl
+        return self.raw[line] + ("\n" if ends else "")
 
     def offsets(self, lines: Sequence[int]) -> list[int]:
         """Character offsets of the starts of `lines` (non-decreasing)."""
-        out, pos, at = [], 0, 0
-        for i in lines:
-            pos += sum(map(len, self.raw[at:i])) + (i - at)
-            at = i
-            out.append(min(pos, len(self.text)))
+        out, offset, counted = [], 0, 0
+        for line in lines:
+            offset += sum(map(len, self.raw[counted:line])) + (line - counted)
+            counted = line
+            out.append(min(offset, len(self.text)))
         return out
 
 
 @dataclass
 class _Change:
-    start: int  # original lines [start, end) become `new`
+    start: int  # original lines [start, end) become `new_lines` (with their endings)
     end: int
-    new: list[str]
+    new_lines: list[str]
+
+
+class _Block(NamedTuple):
+    """A run of a hunk's changes: original lines [start, end) become the `added` lines."""
+
+    start: int
+    end: int
+    added: list[HunkLine]
+
+
+class _Placed(NamedTuple):
+    """A hunk and the original line its old lines start at."""
+
+    hunk: Hunk
+    start: int
+
+
+class _NoNewlineAtEnd(NamedTuple):
+    """Whether a hunk says its old side and its new side end the file without a newline."""
+
+    old: bool
+    new: bool
 
 
 def _key(text: str) -> str:
     return text[:-1] if text.endswith("\r") else text
 
 
-def _markers(h: Hunk) -> tuple[bool, bool]:
+def _markers(hunk: Hunk) -> _NoNewlineAtEnd:
     """Whether the diff says its old / new side ends the file without a newline."""
-    old = any(ln.no_eol for ln in h.lines if ln.tag != "+")
-    return old, any(ln.no_eol for ln in h.lines if ln.tag != "-")
+    return _NoNewlineAtEnd(
+        old=any(line.no_eol for line in hunk.lines if line.tag != "+"),
+        new=any(line.no_eol for line in hunk.lines if line.tag != "-"),
+    )
 
 
 def _lines(first: int, last: int) -> str:
@@ -150,7 +153,8 @@ def _lines(first: int, last: int) -> str:
 def _allowed(ranges: Sequence[LineRange]) -> str:
     if len(ranges) == 1:
         return _lines(ranges[0].start, ranges[0].end)
-    parts = [str(r.start + 1) if r.start == r.end else str(r) for r in sorted(ranges)] or ["none"]
+    parts = [str(r.start + 1) if r.start == r.end else str(r) for r in sorted(ranges)]
+    parts = parts or ["none"]
     return "lines " + (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0])
 
 
@@ -169,27 +173,27 @@ def _read(reply: str, target: str, original: str) -> tuple[Hunk, ...]:
         raise NoDiff(
             f"The reply contains no unified diff; answer with a ```diff block for {target}."
         )
-    names = list(dict.fromkeys(f.name or target for f in files))
+    names = list(dict.fromkeys(file.name or target for file in files))
     if len(names) > 1:
         listed = ", ".join(names)
         raise MultipleFiles(f"The diff edits {len(names)} files ({listed}); edit only {target}.")
     if names[0] != target:
         raise WrongFile(f"The diff edits {names[0]}, not {target}; edit only {target}.")
-    if any(f.deleted for f in files):
+    if any(file.deleted for file in files):
         raise MalformedDiff(f"The diff deletes {target} instead of editing it; change its lines.")
-    if original and any(f.created for f in files):
+    if original and any(file.created for file in files):
         raise MalformedDiff(
             f"The diff creates {target} as a new file, but it exists; diff against its text."
         )
     # the same hunk twice (a block repeated in the reply) is one change, not an overlap
     unique: dict[tuple[int | None, tuple[HunkLine, ...]], Hunk] = {}
-    for h in (h for f in files for h in f.hunks):
-        unique.setdefault((h.old_start, h.lines), h)
+    for hunk in (hunk for file in files for hunk in file.hunks):
+        unique.setdefault((hunk.old_start, hunk.lines), hunk)
     hunks = list(unique.values())
     if not hunks:
         raise NoDiff(f"The reply contains no diff hunks; answer with a ```diff block for {target}.")
-    if all(h.old_start is not None for h in hunks):
-        hunks.sort(key=lambda h: h.old_start or 0)
+    if all(hunk.old_start is not None for hunk in hunks):
+        hunks.sort(key=lambda hunk: hunk.old_start or 0)
     try:
         hunks = list(diff_text.normalize(tuple(hunks)))
     except DiffFormatError as exc:
@@ -203,40 +207,49 @@ def _refuse_placeholders(hunks: Sequence[Hunk], original: str) -> None:
     never the secret): written into the file it would destroy the secret. A line the file already
     holds, bullets and all, is the file's own text, not a placeholder."""
     known: set[str] | None = None
-    for h in hunks:
-        for ln in h.lines:
-            if ln.tag != "+" or (MASK_LABEL not in ln.text and MASK_RUN not in ln.text):
+    for hunk in hunks:
+        for line in hunk.lines:
+            if line.tag != "+" or (MASK_LABEL not in line.text and MASK_RUN not in line.text):
                 continue
             if known is None:
                 known = set(original.replace("\r\n", "\n").split("\n"))
-            if _key(ln.text) not in known:
+            if _key(line.text) not in known:
                 raise WritesMasked(
-                    f"Hunk {h.number} adds a line holding a masked secret's placeholder "
+                    f"Hunk {hunk.number} adds a line holding a masked secret's placeholder "
                     f"({MASK_LABEL}…» or {MASK_RUN}); leave the lines with secrets unchanged."
                 )
 
 
-def _blocks(h: Hunk, pos: int) -> list[tuple[int, int, list[HunkLine]]]:
-    """The hunk's changes as (first old line, end, added lines), minus identical -/+ pairs."""
-    out: list[tuple[int, int, list[HunkLine]]] = []
-    i, start, removed, added = pos, -1, list[HunkLine](), list[HunkLine]()
-    for ln in (*h.lines, None):
-        if ln is not None and ln.tag != " ":
-            start = i if start < 0 else start
-            (removed if ln.tag == "-" else added).append(ln)
-            i += ln.tag == "-"
+def _blocks(hunk: Hunk, hunk_start: int) -> list[_Block]:
+    """The changes of `hunk`, placed at original line `hunk_start`, minus identical -/+ pairs."""
+    out: list[_Block] = []
+    old_line, start = hunk_start, -1  # start: the first old line of the run of changes, if any
+    removed, added = list[HunkLine](), list[HunkLine]()
+    for line in (*hunk.lines, None):
+        if line is not None and line.tag != " ":
+            start = old_line if start < 0 else start
+            (removed if line.tag == "-" else added).append(line)
+            old_line += line.tag == "-"
             continue
         if start >= 0:
-            a = b = 0
-            m = min(len(removed), len(added))
-            while a < m and _same(removed[a], added[a]):
-                a += 1
-            while b < m - a and _same(removed[-1 - b], added[-1 - b]):
-                b += 1
-            if len(removed) - a - b or len(added) - a - b:
-                out.append((start + a, start + len(removed) - b, added[a : len(added) - b]))
+            same_head = same_tail = 0
+            pairs = min(len(removed), len(added))
+            while same_head < pairs and _same(removed[same_head], added[same_head]):
+                same_head += 1
+            while same_tail < pairs - same_head and _same(
+                removed[-1 - same_tail], added[-1 - same_tail]
+            ):
+                same_tail += 1
+            if len(removed) - same_head - same_tail or len(added) - same_head - same_tail:
+                out.append(
+                    _Block(
+                        start + same_head,
+                        start + len(removed) - same_tail,
+                        added[same_head : len(added) - same_tail],
+                    )
+                )
             start, removed, added = -1, [], []
-        i += 1
+        old_line += 1
     return out
 
 
@@ -244,177 +257,202 @@ def _same(old: HunkLine, new: HunkLine) -> bool:
     return old.text == new.text and not old.no_eol and not new.no_eol
 
 
-def _outside(blocks: Sequence[tuple[int, int, object]], ranges: Sequence[LineRange]) -> str | None:
+def _outside(blocks: Sequence[_Block], ranges: Sequence[LineRange]) -> str | None:
     """What the first block outside `ranges` does, or None when all are inside."""
-    for s, e, _ in blocks:
-        if s == e:
-            if not any(r.start <= s <= r.end + 1 for r in ranges):
-                return f"inserts lines after line {s}" if s else "inserts lines at the top"
-        elif not all(any(i in r for r in ranges) for i in range(s, e)):
-            return f"changes {_lines(s, e - 1)}"
+    for start, end, _ in blocks:
+        if start == end:
+            if not any(r.start <= start <= r.end + 1 for r in ranges):
+                return f"inserts lines after line {start}" if start else "inserts lines at the top"
+        elif not all(any(line in r for r in ranges) for line in range(start, end)):
+            return f"changes {_lines(start, end - 1)}"
     return None
 
 
-def _locate(doc: _Doc, h: Hunk, old: list[str], lo: int, ranges: Sequence[LineRange]) -> int:
-    size, keys, last, hint = len(old), doc.keys, doc.n - len(old), h.old_start
+def _locate(
+    doc: _Doc, hunk: Hunk, old: list[str], earliest: int, ranges: Sequence[LineRange]
+) -> int:
+    """The original line where `hunk`'s old lines (`old`, as keys) start, at `earliest` or after."""
+    size, keys, latest, hint = len(old), doc.keys, doc.line_count - len(old), hunk.old_start
     if hint is not None:
         # drift, as GNU patch's "offset N lines": the nearest exact match wins, earlier on a tie
-        for d in range(_NEAR):
-            for s in (hint - d, hint + d):
-                if lo <= s <= last and keys[s : s + size] == old:
-                    return s
-    anchor = max(range(size), key=lambda j: len(old[j]))  # the longest line has fewest false hits
-    found, i, stop = [], lo + anchor, last + anchor + 1
-    while i < stop:
+        for drift in range(_NEAR):
+            for start in (hint - drift, hint + drift):
+                if earliest <= start <= latest and keys[start : start + size] == old:
+                    return start
+    # the longest line has fewest false hits
+    anchor = max(range(size), key=lambda offset: len(old[offset]))
+    found, line, stop = [], earliest + anchor, latest + anchor + 1
+    while line < stop:
         try:
-            i = keys.index(old[anchor], i, stop)
+            line = keys.index(old[anchor], line, stop)
         except ValueError:
             break
-        if keys[i - anchor : i - anchor + size] == old:
-            found.append(i - anchor)
-        i += 1
+        if keys[line - anchor : line - anchor + size] == old:
+            found.append(line - anchor)
+        line += 1
     if hint is not None:
         if found:
-            return min(found, key=lambda s: (abs(s - hint), s))
+            return min(found, key=lambda start: (abs(start - hint), start))
         raise ContextMismatch(
-            f"Hunk {h.number} does not match the file near line {_near(doc, hint, old)}; "
+            f"Hunk {hunk.number} does not match the file near line {_near(doc, hint, old)}; "
             "copy its context and removed lines exactly from the current file."
         )
     if len(found) > 1:
-        inside = [s for s in found if _outside(_blocks(h, s), ranges) is None]
+        inside = [start for start in found if _outside(_blocks(hunk, start), ranges) is None]
         found = inside if len(inside) == 1 else found
     if len(found) == 1:
         return found[0]
     if not found:
         raise ContextMismatch(
-            f"Hunk {h.number} has no line numbers and matches nowhere in the file; "
+            f"Hunk {hunk.number} has no line numbers and matches nowhere in the file; "
             "copy its context and removed lines exactly from the current file."
         )
-    places = ", ".join(str(s + 1) for s in found[:5])
+    places = ", ".join(str(start + 1) for start in found[:5])
     raise ContextMismatch(
-        f"Hunk {h.number} has no line numbers and matches the file at lines {places}; "
+        f"Hunk {hunk.number} has no line numbers and matches the file at lines {places}; "
         "add line numbers or more context lines."
     )
 
 
 def _near(doc: _Doc, start: int, old: list[str]) -> int:
     """The 1-based line where `old`, put at `start`, first differs from the file."""
-    for j, key in enumerate(old):
-        if start + j >= doc.n or doc.keys[start + j] != key:
-            return max(min(start + j, doc.n - 1), 0) + 1
+    for offset, key in enumerate(old):
+        line = start + offset
+        if line >= doc.line_count or doc.keys[line] != key:
+            return max(min(line, doc.line_count - 1), 0) + 1
     return start + 1
 
 
-def _place(
-    doc: _Doc, hunks: tuple[Hunk, ...], ranges: Sequence[LineRange]
-) -> list[tuple[Hunk, int]]:
-    placed, lo = [], 0
-    for h in hunks:
-        old = [_key(ln.text) for ln in h.lines if ln.tag != "+"]
+def _place(doc: _Doc, hunks: tuple[Hunk, ...], ranges: Sequence[LineRange]) -> list[_Placed]:
+    placed: list[_Placed] = []
+    earliest = 0  # hunks apply in order and may not overlap
+    for hunk in hunks:
+        old = [_key(line.text) for line in hunk.lines if line.tag != "+"]
         if old:
-            pos = _locate(doc, h, old, lo, ranges)
-        elif h.old_start is None:
+            start = _locate(doc, hunk, old, earliest, ranges)
+        elif hunk.old_start is None:
             raise MalformedDiff(
-                f"The diff is malformed: hunk {h.number} only adds lines but does not say after "
-                "which line (-L,0 in its header); add unchanged lines around it as context."
+                f"The diff is malformed: hunk {hunk.number} only adds lines but does not say "
+                "after which line (-L,0 in its header); add unchanged lines around it as context."
             )
-        elif not lo <= h.old_start <= doc.n:
+        elif not earliest <= hunk.old_start <= doc.line_count:
             raise ContextMismatch(
-                f"Hunk {h.number} inserts lines after line {h.old_start}, which is past the end "
-                "of the file or inside an earlier hunk; use the file's current line numbers."
+                f"Hunk {hunk.number} inserts lines after line {hunk.old_start}, which is past the "
+                "end of the file or inside an earlier hunk; use the file's current line numbers."
             )
         else:
-            pos = h.old_start
-        end = pos + len(old)
-        old_eof, new_eof = _markers(h)
-        if old_eof and (end != doc.n or doc.final_nl):
+            start = hunk.old_start
+        end = start + len(old)
+        no_newline = _markers(hunk)
+        if no_newline.old and (end != doc.line_count or doc.final_nl):
             raise ContextMismatch(
-                f"Hunk {h.number} says line {end} ends the file without a newline, but it does "
-                "not; drop the 'No newline at end of file' marker."
+                f"Hunk {hunk.number} says line {end} ends the file without a newline, but it "
+                "does not; drop the 'No newline at end of file' marker."
             )
-        if new_eof and end != doc.n:
+        if no_newline.new and end != doc.line_count:
             raise ContextMismatch(
-                f"Hunk {h.number} ends the file after line {end}, but the file goes on; drop the "
-                "'No newline at end of file' marker."
+                f"Hunk {hunk.number} ends the file after line {end}, but the file goes on; drop "
+                "the 'No newline at end of file' marker."
             )
-        placed.append((h, pos))
-        lo = end
+        placed.append(_Placed(hunk, start))
+        earliest = end
     return placed
 
 
 def _changes(
-    doc: _Doc, placed: list[tuple[Hunk, int]], ranges: Sequence[LineRange]
-) -> tuple[list[_Change], list[tuple[int, int, object]]]:
+    doc: _Doc, placed: list[_Placed], ranges: Sequence[LineRange]
+) -> tuple[list[_Change], list[_Block]]:
     # A diff whose old lines show the file's CRLFs as "\r" (as `unified_diff` writes them) gives
     # every line's ending, so an added line without "\r" ends in "\n"; models drop the "\r", so
     # their added lines take the ending of the lines around them (the file's, if it is uniform).
-    olds = [(pos, [ln.text for ln in h.lines if ln.tag != "+"]) for h, pos in placed]
-    exact = any(t.endswith("\r") for _, old in olds for t in old) and all(
-        old == doc.raw[p : p + len(old)] for p, old in olds
+    olds = [
+        (start, [line.text for line in hunk.lines if line.tag != "+"]) for hunk, start in placed
+    ]
+    exact = any(text.endswith("\r") for _, old in olds for text in old) and all(
+        old == doc.raw[start : start + len(old)] for start, old in olds
     )
     changes: list[_Change] = []
-    touched: list[tuple[int, int, object]] = []
-    for h, pos in placed:
-        for s, e, added in _blocks(h, pos):
-            touched.append((s, e, None))
-            nl = "\n" if exact else doc.ending_near(s, e)
-            new = [
-                ln.text if ln.no_eol else ln.text + ("\n" if ln.text.endswith("\r") else nl)
-                for ln in added
+    touched: list[_Block] = []
+    for hunk, hunk_start in placed:
+        for block in _blocks(hunk, hunk_start):
+            touched.append(block)
+            start, end = block.start, block.end
+            ending = "\n" if exact else doc.ending_near(start, end)
+            new_lines = [
+                line.text
+                if line.no_eol
+                else line.text + ("\n" if line.text.endswith("\r") else ending)
+                for line in block.added
             ]
-            if changes and changes[-1].end == s:
-                changes[-1].end, changes[-1].new = e, changes[-1].new + new
+            if changes and changes[-1].end == start:
+                changes[-1].end = end
+                changes[-1].new_lines = changes[-1].new_lines + new_lines
             else:
-                changes.append(_Change(s, e, new))
+                changes.append(_Change(start, end, new_lines))
     problem = _outside(touched, ranges)
     if problem:
         raise OutOfRange(
             f"The diff {problem}, outside the allowed {_allowed(ranges)}; "
             "keep the fix within those lines."
         )
-    last, pos = placed[-1]
-    want = doc.final_nl
-    if pos + sum(1 for ln in last.lines if ln.tag != "+") == doc.n and any(_markers(last)):
-        want = not _markers(last)[1]
-    if doc.n and want != doc.final_nl and (not changes or changes[-1].end < doc.n):
-        changes.append(_Change(doc.n - 1, doc.n, [doc.full(doc.n - 1)]))
-    if doc.n and changes and changes[-1].end == doc.n:
-        # the final line's ending follows `want`; a line that stops being last needs one
-        ch, nl = changes[-1], "\n" if exact else doc.ending_near(doc.n, doc.n)
-        if (ch.start == doc.n and not doc.final_nl) or (not ch.new and ch.start and not want):
-            ch.start -= 1
-            ch.new.insert(0, doc.full(ch.start))
-        ch.new = [s if s.endswith("\n") else s + nl for s in ch.new[:-1]] + ch.new[-1:]
-        if ch.new and want and not ch.new[-1].endswith("\n"):
-            ch.new[-1] += nl
-        elif ch.new and not want and ch.new[-1].endswith("\n"):
-            ch.new[-1] = ch.new[-1][: -2 if ch.new[-1].endswith("\r\n") else -1]
+    last_hunk, last_start = placed[-1]
+    count = doc.line_count
+    final_nl = doc.final_nl  # whether the new text ends with a newline
+    old_size = sum(1 for line in last_hunk.lines if line.tag != "+")
+    no_newline = _markers(last_hunk)
+    if last_start + old_size == count and any(no_newline):
+        final_nl = not no_newline.new
+    if count and final_nl != doc.final_nl and (not changes or changes[-1].end < count):
+        changes.append(_Change(count - 1, count, [doc.with_ending(count - 1)]))
+    if count and changes and changes[-1].end == count:
+        # the final line's ending follows `final_nl`; a line that stops being last needs one
+        last = changes[-1]
+        ending = "\n" if exact else doc.ending_near(count, count)
+        if (last.start == count and not doc.final_nl) or (
+            not last.new_lines and last.start and not final_nl
+        ):
+            last.start -= 1
+            last.new_lines.insert(0, doc.with_ending(last.start))
+        new_lines = last.new_lines
+        new_lines[:-1] = [line if line.endswith("\n") else line + ending for line in new_lines[:-1]]
+        if new_lines and final_nl and not new_lines[-1].endswith("\n"):
+            new_lines[-1] += ending
+        elif new_lines and not final_nl and new_lines[-1].endswith("\n"):
+            new_lines[-1] = new_lines[-1][: -2 if new_lines[-1].endswith("\r\n") else -1]
     return changes, touched
 
 
 def _spans(doc: _Doc, changes: list[_Change]) -> list[Replacement]:
+    """Each change as the smallest replacement of characters that makes it."""
     text = doc.text
-    offsets = doc.offsets([x for ch in changes for x in (ch.start, ch.end)])
+    offsets = doc.offsets([line for change in changes for line in (change.start, change.end)])
     out = []
-    for k, ch in enumerate(changes):
-        s, e = offsets[2 * k], offsets[2 * k + 1]
-        old, new = text[s:e], "".join(ch.new)
+    for k, change in enumerate(changes):
+        change_start, change_end = offsets[2 * k], offsets[2 * k + 1]
+        old, new = text[change_start:change_end], "".join(change.new_lines)
         if old == new:
             continue
-        p = diff_text.common_prefix(old, new)
-        if p and old[p - 1] == "\r" and old[p : p + 1] == "\n":
-            p -= 1  # never split a CRLF: editors cannot address the point between \r and \n
-        q = diff_text.common_suffix(old, new, 0, min(len(old), len(new)) - p)
-        if q and old[len(old) - q - 1 : len(old) - q] == "\r" and old[len(old) - q] == "\n":
-            q -= 1
-        start, end = s + p, e - q
-        line = ch.start + text.count("\n", s, start)
-        line_start = text.rfind("\n", s, start) + 1 or s
+        prefix = diff_text.common_prefix(old, new)
+        if prefix and old[prefix - 1] == "\r" and old[prefix : prefix + 1] == "\n":
+            prefix -= 1  # never split a CRLF: editors cannot address the point between \r and \n
+        suffix = diff_text.common_suffix(old, new, 0, min(len(old), len(new)) - prefix)
+        old_end = len(old) - suffix
+        if suffix and old[old_end - 1 : old_end] == "\r" and old[old_end] == "\n":
+            suffix -= 1
+        start, end = change_start + prefix, change_end - suffix
+        line = change.start + text.count("\n", change_start, start)
+        line_start = text.rfind("\n", change_start, start) + 1 or change_start
         end_line = line + text.count("\n", start, end)
         end_line_start = text.rfind("\n", start, end) + 1 or line_start
         out.append(
             Replacement(
-                start, end, new[p : len(new) - q], line, line_start, end_line, end_line_start
+                start,
+                end,
+                new[prefix : len(new) - suffix],
+                line,
+                line_start,
+                end_line,
+                end_line_start,
             )
         )
     return out
@@ -444,11 +482,11 @@ def validate(
         raise NoChange(
             "The diff leaves the file unchanged; change the lines that cause the problem."
         )
-    parts, at = [], 0
-    for sp in spans:
-        parts += [original[at : sp.start], sp.text]
-        at = sp.end
-    parts.append(original[at:])
+    parts, copied = [], 0
+    for span in spans:
+        parts += [original[copied : span.start], span.text]
+        copied = span.end
+    parts.append(original[copied:])
     new_text = "".join(parts)
     spec = languages.resolve(language, path)
     if spec is not None:
@@ -456,26 +494,29 @@ def validate(
     edits = tuple(
         TextEdit(
             TextRange(
-                Position(sp.line, utf16_len(original[sp.line_start : sp.start])),
-                Position(sp.end_line, utf16_len(original[sp.end_line_start : sp.end])),
+                Position(span.line, utf16_len(original[span.line_start : span.start])),
+                Position(span.end_line, utf16_len(original[span.end_line_start : span.end])),
             ),
-            sp.text,
+            span.text,
         )
-        for sp in spans
+        for span in spans
     )
     # the texts agree outside the changed lines, so a window around them gives the whole diff
-    lo, hi = max(changes[0].start - _CONTEXT, 0), min(changes[-1].end + _CONTEXT, doc.n)
-    cut, keep = doc.offsets([lo, hi])
+    first_line = max(changes[0].start - _CONTEXT, 0)
+    end_line = min(changes[-1].end + _CONTEXT, doc.line_count)
+    window_start, window_end = doc.offsets([first_line, end_line])
+    new_window_end = len(new_text) - len(original) + window_end
     diff = diff_text.write_diff(
-        diff_text.split_lines(original[cut:keep]),
-        diff_text.split_lines(new_text[cut : len(new_text) - len(original) + keep]),
+        diff_text.split_lines(original[window_start:window_end]),
+        diff_text.split_lines(new_text[window_start:new_window_end]),
         display_path or target,
         _CONTEXT,
-        changes[0].start - lo,
-        hi - changes[-1].end,
-        lo,
+        changes[0].start - first_line,
+        end_line - changes[-1].end,
+        first_line,
     )
-    return Patch(new_text, edits, diff, diff.count("\n@@ -"), _changed(touched, doc.n))
+    changed = _changed(touched, doc.line_count)
+    return Patch(new_text, edits, diff, diff.count("\n@@ -"), changed)
 
 
 def unified_diff(original: str, new_text: str, display_path: str, context: int = 3) -> str:
@@ -489,10 +530,14 @@ def unified_diff(original: str, new_text: str, display_path: str, context: int =
     )
 
 
-def _changed(touched: list[tuple[int, int, object]], n: int) -> tuple[LineRange, ...]:
+def _changed(touched: list[_Block], line_count: int) -> tuple[LineRange, ...]:
+    """The original lines the blocks touch, merged; an insertion names the line after it."""
     merged: list[LineRange] = []
-    for s, e, _ in sorted(touched):
-        first, last = (s, e - 1) if e > s else (min(s, max(n - 1, 0)),) * 2
+    for start, end, _ in sorted(touched, key=lambda block: (block.start, block.end)):
+        if end > start:
+            first, last = start, end - 1
+        else:
+            first = last = min(start, max(line_count - 1, 0))
         if merged and first <= merged[-1].end + 1:
             prev = merged.pop()
             first, last = prev.start, max(last, prev.end)

@@ -14,15 +14,11 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from ace_lsp.orchestrator.code import patches
-from ace_lsp.orchestrator.errors import AceError, PatchError
+from ace_lsp.orchestrator.errors import InvalidReview, PatchError
 from ace_lsp.orchestrator.types import LineRange
 
 _FENCE = re.compile(r"```(?:json)?[ \t]*\n(.*?)```", re.DOTALL)
 SEVERITIES = ("error", "warning", "info", "hint")
-
-
-class InvalidReview(AceError):
-    kind = "invalid_review"
 
 
 @dataclass(frozen=True)

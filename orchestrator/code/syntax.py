@@ -12,11 +12,7 @@ from dataclasses import dataclass
 from tree_sitter import Tree
 
 from ace_lsp.orchestrator.code import languages
-from ace_lsp.orchestrator.errors import PatchError
-
-
-class SyntaxBroken(PatchError):
-    refusal = "syntax_error"
+from ace_lsp.orchestrator.errors import SyntaxBroken
 
 
 @dataclass(frozen=True)

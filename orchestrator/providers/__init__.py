@@ -10,7 +10,7 @@ import importlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from ace_lsp.orchestrator.config import ProviderSettings
+from ace_lsp.orchestrator.config import KINDS, ProviderSettings
 from ace_lsp.orchestrator.errors import InputError, ProviderUnavailable
 from ace_lsp.orchestrator.providers.base import Provider, StreamChunk
 from ace_lsp.orchestrator.registry import ModelSpec
@@ -18,15 +18,6 @@ from ace_lsp.orchestrator.types import LLMRequest, ProviderReply
 
 if TYPE_CHECKING:
     import httpx
-
-# One line per wire protocol (`kind` in the config): the module and class that speak it.
-KINDS: dict[str, tuple[str, str]] = {
-    "openai": ("ace_lsp.orchestrator.providers.openai", "OpenAIProvider"),
-    "mistral": ("ace_lsp.orchestrator.providers.mistral", "MistralProvider"),
-    "anthropic": ("ace_lsp.orchestrator.providers.anthropic", "AnthropicProvider"),
-    "gemini": ("ace_lsp.orchestrator.providers.gemini", "GeminiProvider"),
-    "local": ("ace_lsp.orchestrator.providers.local", "LocalProvider"),
-}
 
 
 class Unconfigured:
@@ -54,8 +45,7 @@ def make_provider(
     settings: ProviderSettings, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> Provider:
     """The provider for `settings.kind`; `transport` replaces the network (tests, proxies)."""
-    where = KINDS.get(settings.kind)
-    if where is None:
+    if settings.kind not in KINDS:
         known = ", ".join(sorted(KINDS))
         raise InputError(
             f"Provider '{settings.name}' has kind '{settings.kind}', which ACE cannot speak; "
@@ -68,7 +58,7 @@ def make_provider(
     reason = settings.unavailable()
     if reason is not None and transport is None:
         return Unconfigured(settings, reason)
-    module, name = where
-    cls: Any = getattr(importlib.import_module(module), name)
+    # each wire protocol's module (`kind` in KINDS) names the class that speaks it PROVIDER
+    cls: Any = importlib.import_module(f"{__name__}.{settings.kind}").PROVIDER
     provider: Provider = cls(settings, transport=transport)
     return provider

@@ -217,3 +217,6 @@ class AnthropicProvider(HttpProvider):
                     return
                 # content_block_start/stop and event types added later carry nothing we need
         raise ServerError(f"{self.name} closed the stream mid-reply.")
+
+
+PROVIDER = AnthropicProvider  # the class make_provider() builds for kind "anthropic"

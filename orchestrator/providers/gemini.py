@@ -326,3 +326,6 @@ class GeminiProvider(HttpProvider):
         if not seen_text:
             raise self._no_text(None, finish)
         yield StreamChunk("", usage or Usage())
+
+
+PROVIDER = GeminiProvider  # the class make_provider() builds for kind "gemini"

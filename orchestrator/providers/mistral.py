@@ -54,3 +54,6 @@ class MistralProvider(OpenAIProvider):
                 "try again shortly or use another model."
             )
         return super().classify(status, message, code, headers)
+
+
+PROVIDER = MistralProvider  # the class make_provider() builds for kind "mistral"

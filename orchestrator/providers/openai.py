@@ -327,3 +327,6 @@ class OpenAIProvider(HttpProvider):
         if held is None or not said_something:
             raise BadResponse(f"{self.name} returned an empty reply.")
         yield StreamChunk(held, usage)
+
+
+PROVIDER = OpenAIProvider  # the class make_provider() builds for kind "openai"

@@ -1,4 +1,4 @@
-"""Teams: the usage ledger and budgets on PostgreSQL (the seed's `llmRuns` with its rules).
+"""Teams: the usage ledger and budgets on PostgreSQL (docs/architecture.md, "Layers of trust").
 
 `schema` holds the versioned migrations (tables, row level security, roles, functions), `pg` the
 PostgreSQL ledger and its budget calls, `shared` the ledger ACE uses in team mode: PostgreSQL while

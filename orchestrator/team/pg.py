@@ -24,7 +24,8 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ace_lsp.orchestrator.budget import usd
-from ace_lsp.orchestrator.ledger import LedgerError, LedgerRow, UsageLine, period_filter
+from ace_lsp.orchestrator.errors import LedgerError, Unreachable
+from ace_lsp.orchestrator.ledger import LedgerRow, UsageLine, period_filter
 from ace_lsp.orchestrator.team import schema
 
 log = logging.getLogger("ace.team")
@@ -51,12 +52,6 @@ _RECENT_FIELDS = (
     "ts", "request_id", "task", "tier", "model", "provider", "input_tokens", "output_tokens",
     "cost_usd", "latency_ms", "outcome", "chain_position", "attempt",
 )  # fmt: skip
-
-
-class Unreachable(LedgerError):
-    """The database did not answer (down, refused, timed out): a reason to go offline."""
-
-    kind = "ledger_unreachable"
 
 
 # what each CHECK constraint of the schema means, for the sentence a refused write ends in

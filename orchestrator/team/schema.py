@@ -2,7 +2,7 @@
 
 Everything lives in the schema `ace`, in one database per team:
 
-- `ace.runs`: one row per attempt (the seed's `llmRuns`). `row_id` is unique, so writing a row
+- `ace.runs`: one row per attempt (see docs/architecture.md). `row_id` is unique, so writing a row
   twice (a replayed spool, a retried batch) stores it once. The database stamps `ts` (when the row
   lands) and `user_name` (`session_user`): members may not supply either (column privileges), so
   a row cannot be dated into another day nor written in another name. Row level security: a

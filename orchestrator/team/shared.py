@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING
 from psycopg.conninfo import conninfo_to_dict
 
 from ace_lsp.orchestrator.budget import usd
-from ace_lsp.orchestrator.errors import OverBudget
-from ace_lsp.orchestrator.ledger import InFlight, Ledger, LedgerError, LedgerRow, UsageLine
-from ace_lsp.orchestrator.team.pg import PgLedger, Scope, Unreachable, display_url
+from ace_lsp.orchestrator.errors import LedgerError, OverBudget, Unreachable
+from ace_lsp.orchestrator.ledger import InFlight, Ledger, LedgerRow, UsageLine
+from ace_lsp.orchestrator.ledger.batching import Linger
+from ace_lsp.orchestrator.team.pg import PgLedger, Scope, display_url
 
 if TYPE_CHECKING:
     from ace_lsp.orchestrator.config import AceConfig
@@ -43,7 +44,6 @@ log = logging.getLogger("ace.team")
 
 ONLINE = "online"
 OFFLINE = "offline"
-_LINGER_S = 0.05
 _REPLAY_BATCH = 500
 
 
@@ -70,7 +70,7 @@ class TeamLedger:
         self.reason: str | None = None  # why offline, one sentence
         self.replayed = 0  # rows sent from the spool to the database
         self.on_state: Callable[[str], None] | None = None  # told when online/offline changes
-        self._lingering: list[LedgerRow] = []
+        self._lingering: Linger[LedgerRow] = Linger(self._write_soon)  # rows share a transaction
         self._writes: set[asyncio.Task[None]] = set()
         self._reconnect: asyncio.Task[None] | None = None
         self._follow: asyncio.Task[None] | None = None
@@ -168,9 +168,8 @@ class TeamLedger:
         if self._closed:
             raise LedgerError(f"The team ledger {self.where} is closed.")
         self._settle_offline(row)
-        if not self._lingering:
-            asyncio.get_running_loop().call_later(_LINGER_S, self._hand_over)
-        self._lingering.append(row)
+        if not self._lingering.add(row):
+            raise RuntimeError("the team ledger is written from a running event loop")
 
     def begin(self, marker: InFlight) -> None:
         """Nothing to note: in team mode the database's reservation is the in-flight record (it
@@ -180,14 +179,12 @@ class TeamLedger:
         if self._closed:
             raise LedgerError(f"The team ledger {self.where} is closed.")
         self._settle_offline(row)
-        self._lingering.append(row)
-        self._hand_over()
+        self._lingering.hand_on(row)
         await self._drain()
 
-    def _hand_over(self) -> None:
-        if not self._lingering:
+    def _write_soon(self, rows: list[LedgerRow]) -> None:
+        if not rows:
             return
-        rows, self._lingering = self._lingering, []
         task = asyncio.ensure_future(self._write(rows))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
@@ -211,7 +208,7 @@ class TeamLedger:
             await asyncio.gather(*list(self._writes), return_exceptions=True)
 
     async def flush(self) -> None:
-        self._hand_over()
+        self._lingering.hand_on()
         await self._drain()
         await self.spool.flush()
 
@@ -348,9 +345,16 @@ class TeamLedger:
         return await self._online().usage(since, until, user, by_user=by_user)
 
     async def recent(self, per_model: int = 100) -> list[LedgerRow]:
-        if self.pg is None:
+        """The latest rows per model, to warm health with; none while offline (and a database
+        that stops answering here sends the ledger offline, as a failed write does)."""
+        pg = self.pg
+        if pg is None:
             return []
-        return await self.pg.recent(per_model)
+        try:
+            return await pg.recent(per_model)
+        except Unreachable as exc:
+            self._go_offline(exc.reason)
+            return []
 
     # -- shared health ------------------------------------------------------------------------
 

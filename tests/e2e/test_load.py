@@ -34,7 +34,7 @@ from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
 
 from ace_lsp.orchestrator import budget as budgeting
-from ace_lsp.orchestrator.ace import ace_auto_fix
+from ace_lsp.orchestrator.ace import FixContext, ace_auto_fix
 from ace_lsp.orchestrator.registry import load_default
 from ace_lsp.orchestrator.types import CodeIssue, LLMRequest, Position, TextRange
 from tests.e2e.conftest import (
@@ -101,10 +101,8 @@ async def _estimate(path: Path) -> tuple[int, int, float]:
     try:
         await ace_auto_fix(
             _Capture(),  # type: ignore[arg-type]
-            file_path=str(path),
-            code=SOURCE,
-            issues=[issue],
-            language="python",
+            FixContext(str(path), SOURCE, language="python"),
+            [issue],
         )
     except _Captured as captured:
         request = captured.request

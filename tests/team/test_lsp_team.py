@@ -15,7 +15,9 @@ from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient, client_capabilities
 from pytest_lsp.client import make_test_lsp_client
 
+from ace_lsp.orchestrator import budget as budgeting
 from ace_lsp.orchestrator.team.pg import PgLedger
+from ace_lsp.orchestrator.types import Message
 from tests.e2e.conftest import (
     SERVER,
     plain,
@@ -24,7 +26,7 @@ from tests.e2e.conftest import (
     track_budget,
     until,
 )
-from tests.e2e.test_load import E711, GOOD, SOURCE, _estimate
+from tests.e2e.test_load import E711, GOOD, MODEL, SOURCE, _estimate
 from tests.fakes.harness import FakeVendor, Fault, serve
 from tests.fakes.mistral import mistral_app
 from tests.fakes.openai import KEY as MISTRAL_KEY
@@ -210,4 +212,51 @@ async def test_losing_the_database_mid_run(
     finally:
         if not team.cluster.running():
             team.cluster.start()
+        await stop(alice)
+
+
+@pytest.mark.timeout(90)
+async def test_titles_name_the_model_the_team_account_can_pay_for(
+    team: TeamDb, tmp_path: Path, vendor: tuple[FakeVendor, str]
+) -> None:
+    """Bug: titles were routed and priced for the editor's `userId` while the call is made for
+    the database role. Alice's daily budget holds one fix; after it, a title offering devstral
+    (what "someone-else", who spent nothing, could still pay for) promises a call that is refused."""
+    fake, url = vendor
+    alice = await start(team, "alice", tmp_path, url)
+    try:
+        (alice.root / "0").mkdir()
+        (alice.root / "0" / "mod.py").write_text(SOURCE)
+        prompt, allowance, estimate = await _estimate(alice.root / "0" / "mod.py")
+        # what a title's routing reserves: no code in its prompt yet, the same output allowance
+        title_estimate = budgeting.estimate_cost(
+            MODEL, budgeting.count_tokens((Message("user", ""),)), allowance
+        )
+        daily = estimate + title_estimate / 2  # one fix fits; after it, not even a title's
+        alice.client.workspace_did_change_configuration(
+            lsp.DidChangeConfigurationParams(
+                settings={"ace": {"tier": "pro", "userId": "someone-else", "dailyBudget": daily}}
+            )
+        )
+        await until(lambda: alice.budgets[-1].get("dailyLimit") == daily, "the new budget")
+        fake.inject(DEVSTRAL, Fault(text=GOOD, usage=(prompt, allowance)))
+        assert not isinstance(await fix(alice, "0/mod.py"), Exception)
+
+        uri = (alice.root / "1" / "mod.py").as_uri()
+        alice.client.text_document_did_open(
+            lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(uri, "python", 1, SOURCE))
+        )
+        actions = await alice.client.text_document_code_action_async(
+            lsp.CodeActionParams(
+                lsp.TextDocumentIdentifier(uri),
+                E711.range,
+                lsp.CodeActionContext(diagnostics=[E711]),
+            )
+        )
+        (action,) = [a for a in actions or [] if isinstance(a, lsp.CodeAction)]
+        assert "devstral" not in action.title, action.title
+        assert action.data["model"] is None and action.data["costUsd"] is None
+        with pytest.raises(Exception, match="would pass alice's daily budget"):
+            await alice.client.code_action_resolve_async(action)
+    finally:
         await stop(alice)

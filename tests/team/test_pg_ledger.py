@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator, Callable
 import psycopg
 import pytest
 
+from ace_lsp.orchestrator.errors import Unreachable
 from ace_lsp.orchestrator.ledger import LedgerError, LedgerRow
 from ace_lsp.orchestrator.team import schema
-from ace_lsp.orchestrator.team.pg import PgLedger, Unreachable, display_url
+from ace_lsp.orchestrator.team.pg import PgLedger, display_url
 from tests.team.conftest import ADMIN, TeamDb
 
 Opener = Callable[[str], "asyncio.Future[PgLedger]"]

@@ -125,6 +125,29 @@ async def test_starting_while_the_database_is_away(team: TeamDb, tmp_path: Path)
             team.cluster.start()
 
 
+async def test_a_database_lost_before_reading_recent_rows_sends_the_ledger_offline(
+    team: TeamDb, tmp_path: Path
+) -> None:
+    """Issue 13, bug 3: `recent()` (read once, to warm health) let `Unreachable` escape, and
+    `Orchestrator.open` then threw the team ledger away for the whole session."""
+    led = await TeamLedger.open(settings(team), tmp_path / "spool.sqlite3")
+    try:
+        assert led.state == ONLINE
+        team.cluster.stop()
+        assert await led.recent() == []
+        assert led.state == OFFLINE and "does not answer" in (led.reason or "")
+        led.record_nowait(row(0.002))  # usage goes on, to the spool
+        await led.flush()
+        assert len(await led.spool.pending()) == 1
+        team.cluster.start()
+        await until(lambda: led.state == ONLINE)
+        assert team.sql("SELECT count(*) FROM ace.runs") == [(1,)]
+    finally:
+        await led.close()
+        if not team.cluster.running():
+            team.cluster.start()
+
+
 async def test_a_database_without_the_schema_is_treated_as_away(
     team: TeamDb, tmp_path: Path
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ace_lsp.orchestrator.ace import ace_auto_fix, allowed_ranges, merge
+from ace_lsp.orchestrator.ace import FixContext, ace_auto_fix, allowed_ranges, merge
 from ace_lsp.orchestrator.call import CallOptions, Orchestrator, default_orchestrator
 from ace_lsp.orchestrator.code.source import Source
 from ace_lsp.orchestrator.errors import InputError, NoFix, ServerError
@@ -84,7 +84,7 @@ def test_merge_joins_touching_ranges() -> None:
 
 async def test_auto_fix_offline() -> None:
     orch = default_orchestrator()
-    fix = await ace_auto_fix(orch, file_path="stats.py", code=CODE, issues=[at(5)])
+    fix = await ace_auto_fix(orch, FixContext("stats.py", CODE), [at(5)])
     assert fix.model == "local" and fix.cost_usd == 0
     assert fix.patch.new_text == CODE.replace("values == None", "values is None")
     assert [a.outcome for a in fix.attempts] == ["ok"]
@@ -92,7 +92,7 @@ async def test_auto_fix_offline() -> None:
 
 async def test_auto_fix_needs_issues() -> None:
     with pytest.raises(InputError, match="no diagnostics"):
-        await ace_auto_fix(default_orchestrator(), file_path="s.py", code=CODE, issues=[])
+        await ace_auto_fix(default_orchestrator(), FixContext("s.py", CODE), [])
 
 
 AB = CallOptions(models=("a", "b"), max_retries=0)
@@ -123,7 +123,7 @@ async def test_falls_back_on_error_and_on_a_bad_patch() -> None:
         Registry([model("a"), model("b"), model("c")]),
         providers,
     )
-    fix = await ace_auto_fix(orch, file_path="stats.py", code=CODE, issues=[at(5)], options=ABC)
+    fix = await ace_auto_fix(orch, FixContext("stats.py", CODE, options=ABC), [at(5)])
     assert [(a.model, a.outcome) for a in fix.attempts] == [
         ("a", "server_error"),
         ("b", "invalid_patch"),
@@ -141,11 +141,7 @@ async def test_no_fix_lists_every_attempt() -> None:
     orch = Orchestrator(Registry([model("a"), model("b")]), providers)
     with pytest.raises(NoFix) as info:
         await ace_auto_fix(
-            orch,
-            file_path="stats.py",
-            code=CODE,
-            issues=[at(5)],
-            options=CallOptions(models=("a", "b")),
+            orch, FixContext("stats.py", CODE, options=CallOptions(models=("a", "b"))), [at(5)]
         )
     assert [a.outcome for a in info.value.attempts] == ["invalid_patch", "invalid_patch"]
     assert info.value.reason.startswith(

@@ -31,7 +31,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ace_lsp.orchestrator import caps
-from ace_lsp.orchestrator.ace import ace_auto_fix
+from ace_lsp.orchestrator.ace import FixContext, ace_auto_fix
 from ace_lsp.orchestrator.call import CallOptions, Orchestrator
 from ace_lsp.orchestrator.code import diff_text, patches, prompts, review, text_edit
 from ace_lsp.orchestrator.code.source import Source
@@ -54,10 +54,13 @@ from ace_lsp.orchestrator.types import (
     TextRange,
 )
 from ace_lsp.server import code_actions, fixing, framing
-from ace_lsp.server.app import AceServer, create_server
+from ace_lsp.server.app import create_server
+from ace_lsp.server.base import AceServer
+from ace_lsp.server.documents import Documents
 from tests.e2e.conftest import until
 from tests.fakes.harness import FakeVendor, Fault, serve
 from tests.fakes.openai import KEY, openai_app
+from tests.features import find
 from tests.scripted import Scripted, model
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs SIGALRM")
@@ -343,7 +346,7 @@ def _server() -> AceServer:
     proto.set_writer(Writer())  # type: ignore[arg-type]
     init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
     proto.handle_message(json.loads(json.dumps(init), object_hook=proto.structure_message))
-    ls.documents.open(URI, "python", 1, "import os\n" * 600)
+    find(ls, Documents).store.open(URI, "python", 1, "import os\n" * 600)
     return ls
 
 
@@ -355,7 +358,7 @@ def _listing(diagnostics: list[lsp.Diagnostic]) -> list[lsp.CodeAction]:
         lsp.Range(lsp.Position(0, 0), lsp.Position(600, 0)),
         lsp.CodeActionContext(diagnostics=diagnostics),
     )
-    return code_actions.list_actions(ls, params)
+    return find(ls, code_actions.CodeActions).list_actions(params)
 
 
 def _diagnostic(line: int, message: str = "`os` imported but unused") -> lsp.Diagnostic:
@@ -390,12 +393,12 @@ def test_a_listing_offers_fixes_for_the_first_diagnostics_only(
 
 def test_a_fix_request_keeps_the_first_diagnostics_only(caplog: pytest.LogCaptureFixture) -> None:
     ls = _server()
-    doc = ls.documents.get(URI)
+    doc = find(ls, Documents).get(URI)
     assert doc is not None
     many = [_diagnostic(n) for n in range(caps.MAX_DIAGNOSTICS + 1)]
     with caplog.at_level(logging.WARNING):
         issues = fixing.to_issues(
-            ls, doc, [*many, lsp.Diagnostic(many[0].range, "x", source="ace")]
+            doc, [*many, lsp.Diagnostic(many[0].range, "x", source="ace")], ls.encoding
         )
     assert [i.range.start.line for i in issues] == list(range(caps.MAX_DIAGNOSTICS))
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
@@ -748,11 +751,8 @@ async def test_masking_runs_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) 
     with Ticker() as ticker:
         fix = await ace_auto_fix(
             orch,
-            file_path="f.py",
-            code="x == None\n",
-            issues=[_issue("E711")],
-            language="python",
-            options=ONLY_A,
+            FixContext("f.py", "x == None\n", language="python", options=ONLY_A),
+            [_issue("E711")],
         )
     assert fix.patch.new_text == "x is None\n"
     assert ticker.ticks >= 10
@@ -764,9 +764,7 @@ async def test_masking_past_the_time_limit_sends_nothing(monkeypatch: pytest.Mon
     provider = Scripted("a", [])
     orch = Orchestrator(Registry([model("a")]), {"a": provider})  # type: ignore[dict-item]
     with pytest.raises(CheckTimeout) as refused:
-        await ace_auto_fix(
-            orch, file_path="f.py", code="x = 1\n", issues=[_issue("E1")], options=ONLY_A
-        )
+        await ace_auto_fix(orch, FixContext("f.py", "x = 1\n", options=ONLY_A), [_issue("E1")])
     assert str(refused.value) == (
         "Masking secrets in f.py took over 0.2 s; ACE sent nothing to a model."
     )

@@ -176,7 +176,22 @@ async def test_an_identical_request_costs_nothing_twice() -> None:
     second = await orch.call(REQUEST, accept, only("a"))
     assert a.calls == ["a"]
     assert second.value == "fixed" and second.result.cost_usd == 0 < first.result.cost_usd
-    assert second.result.attempts[0].reason == "cached"
+    (hit,) = second.result.attempts
+    assert hit.cached and hit.outcome == "ok" and hit.reason is None
+    assert not first.result.attempts[0].cached
+    assert orch.health.stats("a").calls == 1  # no call, nothing learnt about the model
+
+
+async def test_a_cache_hit_is_a_cached_row_in_the_ledger(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    orch, _ = orchestrator([model("a")], {"a": Scripted("a", ["fixed"])}, ledger=ledger)
+    try:
+        for _ in range(2):
+            await orch.call(REQUEST, accept, only("a"))
+        await ledger.flush()
+        assert sorted(r.outcome for r in await ledger.recent()) == ["cached", "ok"]
+    finally:
+        await ledger.close()
 
 
 async def test_hedging_starts_the_next_model_after_the_primarys_p95() -> None:
@@ -327,3 +342,54 @@ async def test_200_concurrent_calls_never_overspend_a_daily_cap(tmp_path: Path) 
     assert results.count("refused") > 0
     assert sum(r.cost_usd for r in rows) == pytest.approx(spent)
     await ledger.close()
+
+
+@pytest.mark.parametrize(
+    "explicit", [pytest.param(False, id="routing-table"), pytest.param(True, id="explicit-chain")]
+)
+async def test_a_prompt_larger_than_a_models_window_skips_it(explicit: bool) -> None:
+    """Issue 13, bug 1: the orchestrator never gave the router the prompt's size, so a model
+    whose context window is too small was called anyway (and failed with context_too_long)."""
+    from dataclasses import replace
+
+    from ace_lsp.orchestrator.routing import load_routing
+
+    small = replace(model("small", 0.0001, 0.0001), context_window=8_000, max_output=1_000)
+    big = model("big", 0.0001, 0.0001)  # ~10,000 prompt tokens: within the Free tier's cap
+    scripts = {"small": Scripted("small", ["too small"]), "big": Scripted("big", ["fixed"])}
+    table = load_routing('[strategy.AUTO_FIX]\nprimary = "small"\nfallbacks = ["big"]\n')
+    orch, _ = orchestrator([small, big], scripts, routing=table)
+    request = LLMRequest(TaskType.AUTO_FIX, (Message("user", "x" * 30_000),), max_output_tokens=500)
+    called = await orch.call(request, accept, only("small", "big") if explicit else None)
+    assert called.value == "fixed" and scripts["small"].calls == []
+    assert outcomes(called.result) == [("big", "ok", 1)]
+    ((name, reason),) = called.result.skipped
+    assert name == "small" and "context window (8,000 tokens) is too small" in reason
+
+    short = LLMRequest(TaskType.AUTO_FIX, (Message("user", "fix it"),), max_output_tokens=500)
+    assert (
+        await orch.call(short, accept, only("small") if explicit else None)
+    ).value == "too small"
+
+
+async def test_instrumented_call_is_the_seeds_entry_point() -> None:
+    """`instrumented_call(task, tier, user, messages)`: routed by the table for (task, tier), the
+    user's budget charged, a refused reply moves on, every attempt in the result."""
+    from ace_lsp.orchestrator import instrumented_call
+    from ace_lsp.orchestrator.routing import load_routing
+
+    table = load_routing('[tiers.pro]\nCHAT = ["a", "b"]\n[tiers.free]\nCHAT = ["b"]\n')
+    scripts = {"a": Scripted("a", ["bad"]), "b": Scripted("b", ["hello"])}
+    models = [model("a", tasks=("CHAT",)), model("b", tasks=("CHAT",))]
+    orch, _ = orchestrator(models, scripts, routing=table)
+    result = await instrumented_call(
+        TaskType.CHAT,
+        Tier.PRO,
+        "user123",
+        [Message("user", "hi")],
+        orchestrator=orch,
+        validate=accept,
+    )
+    assert (result.text, result.model) == ("hello", "b")
+    assert outcomes(result) == [("a", "invalid_patch", 1), ("b", "ok", 1)]
+    assert orch.budget.status("user123", Tier.PRO).spent_today == pytest.approx(result.cost_usd)

@@ -19,9 +19,9 @@ from tree_sitter import Node, Tree
 from ace_lsp.orchestrator.code import languages
 from ace_lsp.orchestrator.code.source import Source
 from ace_lsp.orchestrator.code.text_edit import normalize_encoding, splice, to_byte
-from ace_lsp.server import documents
-from ace_lsp.server.app import AceServer
-from ace_lsp.server.documents import MAX_BYTES, DocState, DocumentStore
+from ace_lsp.server.base import AceServer
+from ace_lsp.server.documents import MAX_BYTES, DocState, Documents, DocumentStore
+from tests.features import find
 
 URI = "file:///work/example.py"
 U8, U16, U32 = "utf-8", "utf-16", "utf-32"
@@ -330,9 +330,13 @@ def test_lone_surrogate_does_not_crash() -> None:
 
 def _server() -> AceServer:
     server = AceServer()
-    documents.setup(server)
+    server.add(Documents(server))
     server.protocol._workspace = Workspace(None)
     return server
+
+
+def _store(server: AceServer) -> DocumentStore:
+    return find(server, Documents).store
 
 
 def _notify(server: AceServer, method: str, params: Any) -> None:
@@ -354,7 +358,7 @@ def test_handlers_track_documents() -> None:
     ident = lsp.VersionedTextDocumentIdentifier(version=2, uri=URI)
     change = lsp.DidChangeTextDocumentParams(ident, [ins(0, 0, "import sys\n")])
     _notify(server, lsp.TEXT_DOCUMENT_DID_CHANGE, change)
-    state = server.documents.get(URI)
+    state = _store(server).get(URI)
     assert state is not None
     assert state.version == 2
     _check(state, server.workspace.get_text_document(URI).source)
@@ -364,7 +368,7 @@ def test_handlers_track_documents() -> None:
     )
     closing = lsp.DidCloseTextDocumentParams(lsp.TextDocumentIdentifier(URI))
     _notify(server, lsp.TEXT_DOCUMENT_DID_CLOSE, closing)
-    assert len(server.documents) == 0
+    assert len(_store(server)) == 0
 
 
 def test_handler_failure_is_logged_and_resynced(
@@ -377,7 +381,7 @@ def test_handler_failure_is_logged_and_resynced(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(server.documents, "change", boom)
+    monkeypatch.setattr(_store(server), "change", boom)
     ident = lsp.VersionedTextDocumentIdentifier(version=2, uri=URI)
     with caplog.at_level(logging.ERROR, logger="ace_lsp.server.documents"):
         _notify(
@@ -386,7 +390,7 @@ def test_handler_failure_is_logged_and_resynced(
             lsp.DidChangeTextDocumentParams(ident, [ins(0, 0, "import sys\n")]),
         )
     assert "didChange" in caplog.text
-    state = server.documents.get(URI)
+    state = _store(server).get(URI)
     assert state is not None
     assert state.version == 2
     _check(state, "import sys\n" + PY)

@@ -220,6 +220,9 @@ def test_window_keeps_only_recent_calls() -> None:
         (["unavailable", "bad_response", "timeout"], "open"),
         (["timeout", "timeout", "ok", "timeout", "timeout"], "closed"),  # ok resets
         (["timeout", "timeout", "invalid_patch", "timeout", "timeout"], "closed"),  # answered
+        # issue 13, bug 4: an unreadable review is an answer too
+        (["timeout", "timeout", "invalid_review", "timeout", "timeout"], "closed"),
+        (["timeout", "timeout", "check_timeout", "timeout"], "open"),  # ACE's check: neutral
         (["timeout", "timeout", "rate_limited", "timeout"], "open"),  # neutral: no reset
         (["timeout", "auth", "quota_exhausted", "cancelled", "timeout", "timeout"], "open"),
         (["context_too_long", "bad_request"] * 5, "closed"),  # neutral: never opens
@@ -275,6 +278,16 @@ def test_failed_probe_reopens_for_another_cool_down() -> None:
     clock.t += 1
     assert h.allow("m")
     h.record("m", "invalid_patch", 10.0)  # the model answered: closes
+    assert h.state("m") == "closed"
+
+
+def test_an_unreadable_review_closes_a_half_open_circuit() -> None:
+    h, clock = make(cooldown_s=30.0)
+    for _ in range(3):
+        h.record("m", "timeout", 10.0)
+    clock.t += 30
+    assert h.allow("m")
+    h.record("m", "invalid_review", 10.0)  # the probe's model answered, unreadably: closes
     assert h.state("m") == "closed"
 
 
@@ -355,3 +368,15 @@ def test_bad_settings_are_refused() -> None:
         Health(window=0)
     with pytest.raises(ValueError):
         Health(failure_threshold=0)
+
+
+def test_each_error_kind_counts_one_way() -> None:
+    """How health counts an error is its class's `verdict`; one kind, one verdict."""
+    from ace_lsp.orchestrator import errors
+
+    verdicts: dict[str, set[errors.Verdict]] = {}
+    for cls in errors._tree(errors.AceError):
+        verdicts.setdefault(cls.kind, set()).add(cls.verdict)
+    assert all(len(v) == 1 for v in verdicts.values()), verdicts
+    assert errors.verdict("ok") is errors.Verdict.ANSWERED
+    assert errors.verdict("cancelled") is errors.verdict("interrupted") is errors.Verdict.NEUTRAL

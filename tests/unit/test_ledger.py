@@ -542,3 +542,50 @@ def test_kill_9_during_calls_leaves_their_estimates_in_the_ledger(tmp_path: Path
     assert outcomes == sorted((f"req-{i}", "ok" if i % 2 == 0 else INTERRUPTED) for i in range(20))
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM llm_inflight").fetchone() == (0,)
+
+
+# -- the pieces the ledger is built from ------------------------------------------------------
+
+
+def test_the_package_keeps_the_names_its_importers_use() -> None:
+    import ace_lsp.orchestrator.ledger as package
+
+    used = {
+        "INTERRUPTED", "SCHEMA_VERSION", "InFlight", "Ledger", "LedgerError", "LedgerRow",
+        "UsageLedger", "UsageLine", "period_filter", "stats_by_model",
+    }  # fmt: skip
+    assert set(package.__all__) == used
+    assert all(hasattr(package, name) for name in used)
+
+
+def test_ledger_and_health_do_not_import_each_other() -> None:
+    """`ModelStats` and `percentile` live in `stats`, so `budget` (pure) needs neither module."""
+    code = (
+        "import sys, ace_lsp.orchestrator.budget, ace_lsp.orchestrator.ledger; "
+        "print('ace_lsp.orchestrator.health' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+async def test_linger_hands_on_together_and_in_order() -> None:
+    from ace_lsp.orchestrator.ledger.batching import Linger
+
+    handed: list[list[int]] = []
+    linger: Linger[int] = Linger(handed.append, linger_s=0.01)
+    assert linger.add(1) and linger.add(2)
+    linger.hand_on(3)  # at once, after what waits
+    assert handed == [[1, 2, 3]]
+    assert linger.add(4)
+    await asyncio.sleep(0.05)  # the timer of the first add fires, then the second's
+    assert [4] in handed and handed[0] == [1, 2, 3]
+    assert sum(map(len, handed)) == 4
+
+
+def test_linger_without_a_loop_keeps_nothing() -> None:
+    from ace_lsp.orchestrator.ledger.batching import Linger
+
+    handed: list[list[int]] = []
+    linger: Linger[int] = Linger(handed.append)
+    assert not linger.add(1) and not linger.wake()
+    assert handed == []

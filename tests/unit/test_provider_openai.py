@@ -1,5 +1,9 @@
 """OpenAIProvider against fake Chat Completions servers on 127.0.0.1: OpenAI's and llama.cpp's.
 
+What every provider does (text, usage, streaming, the shared faults, keys, the network) is in
+test_provider_contract.py; here is what only OpenAI's wire does: its body, its rate-limit headers
+and error codes, refusals and tool calls, keyless compatible servers, its pure helpers.
+
 Every test uses a model name of its own, so the faults it scripts and the requests it reads are its
 own even though the servers live for the whole module.
 """
@@ -16,21 +20,19 @@ from typing import Any
 import pytest
 
 from ace_lsp.orchestrator.config import ProviderSettings
+from ace_lsp.orchestrator.config_schema import KINDS
 from ace_lsp.orchestrator.errors import (
     AuthError,
     BadRequest,
     BadResponse,
-    ContextTooLong,
     InputError,
-    Overloaded,
     ProviderError,
-    ProviderUnavailable,
     QuotaExhausted,
     RateLimited,
     ServerError,
     Timeout,
 )
-from ace_lsp.orchestrator.providers import KINDS, make_provider
+from ace_lsp.orchestrator.providers import make_provider
 from ace_lsp.orchestrator.providers.base import StreamChunk
 from ace_lsp.orchestrator.providers.local import LocalProvider
 from ace_lsp.orchestrator.providers.mistral import MistralProvider
@@ -43,7 +45,7 @@ from ace_lsp.orchestrator.providers.openai import (
 )
 from ace_lsp.orchestrator.registry import ModelSpec
 from ace_lsp.orchestrator.types import LLMRequest, Message, TaskType, Usage
-from tests.fakes.harness import FakeVendor, Fault, Recorded, free_port, serve
+from tests.fakes.harness import FakeVendor, Fault, Recorded, serve
 from tests.fakes.openai import KEY, openai_app
 
 TEXT = "Hello from the fake."
@@ -138,23 +140,11 @@ def assert_told_well(err: ProviderError) -> None:
 # -- success ------------------------------------------------------------------------------------
 
 
-async def test_complete_returns_text_usage_and_the_answering_model(
+async def test_complete_reports_the_snapshot_openai_answered_with(
     provider: OpenAIProvider, model: ModelSpec
 ) -> None:
     reply = await provider.complete(model, REQUEST)
-    assert reply.text == TEXT
-    assert reply.usage == Usage(input_tokens=12, output_tokens=34)
-    assert reply.model == f"{model.wire_name}-2024-08-06"  # the snapshot OpenAI reports
-
-
-async def test_stream_yields_deltas_and_usage_from_the_final_usage_chunk(
-    openai_fake: Fake, provider: OpenAIProvider, model: ModelSpec
-) -> None:
-    openai_fake.vendor.inject(model.wire_name, Fault(usage=(101, 7)))
-    chunks = await collect(provider, model)
-    assert len(chunks) > 1
-    assert "".join(c.text for c in chunks) == TEXT
-    assert [c.usage for c in chunks] == [None] * (len(chunks) - 1) + [Usage(101, 7)]
+    assert reply.model == f"{model.wire_name}-2024-08-06"
 
 
 @pytest.mark.parametrize("mode", ["complete", "stream"])
@@ -186,11 +176,7 @@ async def test_request_headers_and_body(
 BOTH = ["complete", "stream"]
 
 HTTP_FAULTS = [
-    pytest.param(Fault(status=401), AuthError, "check OPENAI_API_KEY", None, id="401-invalid-key"),
     pytest.param(Fault(status=429), RateLimited, "rate limiting", 20.0, id="429-reset-header"),
-    pytest.param(
-        Fault(status=429, retry_after="7"), RateLimited, "HTTP 429", 7.0, id="429-retry-after"
-    ),
     pytest.param(
         Fault(status=429, retry_after="7", retry_after_ms="1500"),
         RateLimited,
@@ -201,19 +187,12 @@ HTTP_FAULTS = [
     pytest.param(
         Fault(kind="insufficient_quota"), QuotaExhausted, "quota is used up", None, id="429-quota"
     ),
-    pytest.param(
-        Fault(kind="context_length"), ContextTooLong, "maximum context length", None, id="400-ctx"
-    ),
     pytest.param(Fault(status=404), BadRequest, "does not exist", None, id="404-model"),
-    pytest.param(Fault(status=400), BadRequest, "HTTP 400", None, id="400-invalid"),
-    pytest.param(Fault(status=500), ServerError, "server error (HTTP 500)", None, id="500"),
     pytest.param(Fault(status=502), ServerError, "HTTP 502", None, id="502"),
-    pytest.param(Fault(status=503), Overloaded, "overloaded", None, id="503-overloaded"),
     pytest.param(
         Fault(kind="bare"), ServerError, "internal_server_error", None, id="500-compat-bare"
     ),
     pytest.param(Fault(kind="echo_key"), BadRequest, "Bearer ***", None, id="key-echoed-scrubbed"),
-    pytest.param(Fault(empty=True), BadResponse, "returned an empty reply", None, id="empty"),
 ]
 
 
@@ -241,7 +220,6 @@ async def test_http_faults(
 
 
 REPLY_FAULTS = [
-    pytest.param("{not json", BadResponse, "malformed JSON", id="malformed-json"),
     pytest.param("[1, 2]", BadResponse, "not a chat completion", id="json-not-object"),
     pytest.param(
         '{"id": "chatcmpl-x", "object": "chat.completion", "created": 1}',
@@ -297,7 +275,6 @@ async def test_malformed_replies(
 
 
 STREAM_FAULTS = [
-    pytest.param(Fault(cut_after=2), ServerError, "closed the connection", id="connection-cut"),
     pytest.param(Fault(kind="no_done"), ServerError, "closed the stream mid-reply", id="no-done"),
     pytest.param(Fault(error_event=True), ServerError, "HTTP 500", id="error-event"),
     pytest.param(
@@ -367,7 +344,6 @@ async def test_stream_quirks_that_still_succeed(
 @pytest.mark.parametrize(
     ("key", "said"),
     [
-        pytest.param("sk-test-wrong-key-000", "HTTP 401", id="wrong-key"),
         pytest.param(None, "HTTP 401", id="no-key"),
     ],
 )
@@ -384,12 +360,6 @@ async def test_a_refused_or_missing_key_is_an_auth_error(
     assert_told_well(caught.value)
     if key is not None:
         assert key not in str(caught.value)
-
-
-def test_available_names_the_missing_key() -> None:
-    p = OpenAIProvider(settings("http://127.0.0.1:9/v1", key=None))
-    assert p.available() == "openai needs an API key: set OPENAI_API_KEY."
-    assert OpenAIProvider(settings("http://127.0.0.1:9/v1")).available() is None
 
 
 # -- keyless OpenAI-compatible servers ----------------------------------------------------------
@@ -435,17 +405,6 @@ async def test_keyless_server_500_on_malformed_body_is_a_server_error(
 # -- the network --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", BOTH)
-async def test_connection_refused_is_unavailable(model: ModelSpec, mode: str) -> None:
-    p = OpenAIProvider(settings(f"http://127.0.0.1:{free_port()}/v1"))
-    try:
-        with pytest.raises(ProviderUnavailable, match="Cannot connect to openai at") as caught:
-            await call(p, model, mode)
-    finally:
-        await p.aclose()
-    assert_told_well(caught.value)
-
-
 @pytest.fixture
 def unaccepting_port() -> Iterator[int]:
     """A port whose listen backlog is full: a new connection is never accepted (Linux)."""
@@ -472,18 +431,6 @@ async def test_connect_timeout(unaccepting_port: int, model: ModelSpec) -> None:
     try:
         with pytest.raises(Timeout, match=r"did not accept a connection within 0\.2 s") as caught:
             await p.complete(model, REQUEST)
-    finally:
-        await p.aclose()
-    assert_told_well(caught.value)
-
-
-@pytest.mark.parametrize("mode", BOTH)
-async def test_read_timeout(openai_fake: Fake, model: ModelSpec, mode: str) -> None:
-    openai_fake.vendor.inject(model.wire_name, Fault(delay_s=0.5))
-    p = OpenAIProvider(settings(openai_fake.base_url, read_timeout_s=0.1))
-    try:
-        with pytest.raises(Timeout, match=r"did not answer within 0\.1 s") as caught:
-            await call(p, model, mode)
     finally:
         await p.aclose()
     assert_told_well(caught.value)
@@ -607,18 +554,6 @@ async def test_make_provider_dispatches_on_kind(kind: str, cls: type[Any]) -> No
     assert type(made) is cls and made.name == kind
     assert kind in KINDS
     await made.aclose()
-
-
-async def test_a_provider_without_its_key_is_unconfigured_and_says_what_to_set(
-    model: ModelSpec,
-) -> None:
-    settings = ProviderSettings(
-        name="openai", kind="openai", base_url="http://127.0.0.1:9", key_env=("OPENAI_API_KEY",)
-    )
-    made = make_provider(settings)
-    assert made.available() == "openai needs an API key: set OPENAI_API_KEY."
-    with pytest.raises(ProviderUnavailable, match="set OPENAI_API_KEY"):
-        await made.complete(model, REQUEST)
 
 
 def test_make_provider_refuses_an_unknown_kind() -> None:

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ace_lsp.orchestrator.compat import tomllib
 from ace_lsp.orchestrator.config import load_config
 from ace_lsp.orchestrator.errors import InputError
 from ace_lsp.orchestrator.registry import ModelSpec, Registry, load, load_default, parse
 from ace_lsp.orchestrator.routing import load_routing
 from ace_lsp.orchestrator.types import TaskType
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 
 def _raw_models() -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ace_lsp.orchestrator.ace import ace_review
+from ace_lsp.orchestrator.ace import FixContext, ace_review
 from ace_lsp.orchestrator.call import CallOptions, Orchestrator
 from ace_lsp.orchestrator.code.review import InvalidReview, parse_review
 from ace_lsp.orchestrator.errors import NoFix
@@ -86,11 +86,8 @@ async def test_ace_review_falls_back_on_an_unreadable_review() -> None:
     )
     review = await ace_review(
         orch,
-        file_path="m.py",
-        code=CODE,
-        target=TextRange(Position(3, 4), Position(3, 5)),
-        language="python",
-        options=CallOptions(models=("a", "b")),
+        FixContext("m.py", CODE, language="python", options=CallOptions(models=("a", "b"))),
+        TextRange(Position(3, 4), Position(3, 5)),
     )
     assert review.span.name == "mean" and review.span.lines == LINES
     assert [(f.lines.start, f.severity) for f in review.findings] == [(3, "error")]
@@ -104,8 +101,7 @@ async def test_review_offline_says_a_cloud_model_is_needed() -> None:
     with pytest.raises(NoFix) as info:
         await ace_review(
             default_orchestrator(),
-            file_path="m.py",
-            code=CODE,
-            target=TextRange(Position(1, 0), Position(1, 1)),
+            FixContext("m.py", CODE),
+            TextRange(Position(1, 0), Position(1, 1)),
         )
     assert "CODE_REVIEW" in info.value.reason

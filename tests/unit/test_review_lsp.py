@@ -14,7 +14,7 @@ from ace_lsp.orchestrator.code import patches, spans
 from ace_lsp.orchestrator.code.review import Finding
 from ace_lsp.orchestrator.code.source import Source
 from ace_lsp.orchestrator.types import LineRange, Position, TextRange, Tier
-from ace_lsp.server.app import FixFailed
+from ace_lsp.server.base import FixFailed
 from ace_lsp.server.documents import DocState
 from ace_lsp.server.hover import lines_label, render
 from ace_lsp.server.positions import SourceLines

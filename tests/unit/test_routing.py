@@ -81,7 +81,8 @@ def go(
     circuits: Mapping[str, str] | None = None,
     over_budget: Callable[[ModelSpec], str | None] = never_over,
     preferred: str | None = None,
-    needs_context: int = 0,
+    prompt_tokens: int = 0,
+    reply_tokens: int = 0,
 ) -> Route:
     return route(
         task,
@@ -92,7 +93,8 @@ def go(
         circuits=circuits or {},
         over_budget=over_budget,
         preferred=preferred,
-        needs_context=needs_context,
+        prompt_tokens=prompt_tokens,
+        reply_tokens=reply_tokens,
     )
 
 
@@ -369,9 +371,26 @@ def test_table_names_are_resolved_through_aliases_and_deduplicated() -> None:
     ],
 )
 def test_context_window(needs: int, chain: tuple[str, ...]) -> None:
-    routed = go(T.LONG_CONTEXT, ULTIMATE, needs_context=needs)
+    routed = go(T.LONG_CONTEXT, ULTIMATE, prompt_tokens=needs)
     assert routed.ids == chain
     assert all("context window" in s.reason for s in routed.skipped)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "reply", "kept"),
+    [
+        pytest.param(190_000, 4_096, (OPUS, SONNET), id="prompt-and-reply-fit"),
+        pytest.param(197_000, 4_096, (), id="no-room-for-the-reply"),
+        # the allowance counts within each model's max_output (opus 4,096, sonnet 8,192)
+        pytest.param(193_000, 100_000, (OPUS,), id="allowance-within-max-output"),
+    ],
+)
+def test_context_window_keeps_room_for_the_reply(
+    prompt: int, reply: int, kept: tuple[str, ...]
+) -> None:
+    routed = go(T.COMPLEX_ANALYSIS, ULTIMATE, prompt_tokens=prompt, reply_tokens=reply)
+    assert tuple(m for m in routed.ids if m in (OPUS, SONNET)) == kept
+    assert {s.model for s in routed.skipped} >= {"gpt-4o", "mistral-large"}  # 128k, 131k
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 from ace_lsp.server.app import create_server
+from ace_lsp.server.documents import Documents
+from tests.features import find
 
 
 async def test_notifications_leave_no_future_behind() -> None:
@@ -39,7 +41,7 @@ async def test_notifications_leave_no_future_behind() -> None:
         await asyncio.sleep(0)
     for _ in range(10):
         await asyncio.sleep(0)
-    assert ls.documents.get(doc["uri"]).version == 201  # type: ignore[union-attr]
+    assert find(ls, Documents).get(doc["uri"]).version == 201  # type: ignore[union-attr]
     assert len(proto._request_futures) == 0
 
 
