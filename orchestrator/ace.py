@@ -40,6 +40,8 @@ CONSERVATIVE_MARGIN = 2
 
 @dataclass(frozen=True)
 class AutoFix:
+    """The accepted patch of `path`, with the model, cost and attempts behind it."""
+
     path: str
     patch: patches.Patch
     model: str
@@ -114,6 +116,7 @@ class FixContext:
 
     @property
     def shown_path(self) -> str:
+        """The file's name as prompts show it: `display_path`, else `file_path`."""
         return self.display_path or self.file_path
 
 
@@ -188,6 +191,8 @@ async def ace_auto_fix(
 
 @dataclass(frozen=True)
 class Review:
+    """A review's findings on one span of `path`, with the model, cost and attempts behind them."""
+
     path: str
     span: spans.Span
     findings: tuple[Finding, ...]

@@ -47,6 +47,7 @@ def estimate_cost(model: ModelSpec, prompt_tokens: int, max_output_tokens: int) 
 
 
 def utc_today() -> date:
+    """Today's date in UTC, the calendar budgets are counted in."""
     return datetime.now(timezone.utc).date()
 
 
@@ -77,6 +78,8 @@ class Reservation:
 
 @dataclass(frozen=True)
 class BudgetStatus:
+    """One user's spending, open reservations and the limits that apply, at one moment."""
+
     tier: Tier
     user: str
     spent_today: float
@@ -256,6 +259,7 @@ class Budget:
     def status(
         self, user: str, tier: Tier, *, daily: float | None = None, monthly: float | None = None
     ) -> BudgetStatus:
+        """`user`'s spending and limits now; `daily`/`monthly` replace the tier's, as in `over`."""
         self._roll()
         limits = self._tier_limits(tier)
         account = self._accounts.get(user) or _Account()
@@ -272,6 +276,7 @@ class Budget:
 
     @property
     def open_reservations(self) -> int:
+        """How many reservations are neither settled nor released."""
         return len(self._open)
 
 

@@ -16,6 +16,7 @@ from ace_lsp.orchestrator.types import LLMRequest, ProviderReply
 
 
 def cache_key(model_id: str, request: LLMRequest) -> str:
+    """The SHA-256 of `model_id` and of the parts of `request` sent to the model."""
     payload = json.dumps(
         [
             model_id,
@@ -29,6 +30,8 @@ def cache_key(model_id: str, request: LLMRequest) -> str:
 
 
 class ResponseCache:
+    """Replies by key, each kept `ttl_s` seconds; past `max_entries` the least recently used go."""
+
     def __init__(
         self,
         ttl_s: float = 3600.0,
@@ -41,6 +44,7 @@ class ResponseCache:
         self._entries: OrderedDict[str, tuple[float, ProviderReply]] = OrderedDict()
 
     def get(self, key: str) -> ProviderReply | None:
+        """The reply stored under `key`, or None when there is none or it has expired."""
         hit = self._entries.get(key)
         if hit is None:
             return None
@@ -52,6 +56,7 @@ class ResponseCache:
         return reply
 
     def put(self, key: str, reply: ProviderReply) -> None:
+        """Keep `reply` under `key` (unless `ttl_s` is 0), evicting the least recently used."""
         if self.ttl_s <= 0:
             return
         self._entries[key] = (self._clock(), reply)

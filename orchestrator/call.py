@@ -90,6 +90,8 @@ class Progress:
 
 @dataclass(frozen=True)
 class CallOptions:
+    """How one call runs: retries, time limits, hedging, budgets, which models, streaming, cache."""
+
     hedging: bool | None = None  # None: the tier's setting from the config
     max_retries: int = 2  # per model, for retryable errors only
     retry_after_limit_s: float = 20.0  # a longer `retry-after` moves on to the next model
@@ -234,6 +236,7 @@ class Orchestrator:
         )
 
     async def aclose(self) -> None:
+        """Close every provider's connections and the ledger."""
         for provider in self.providers.values():
             await provider.aclose()
         if self.ledger is not None:
@@ -256,6 +259,7 @@ class Orchestrator:
         return out
 
     def route(self, request: LLMRequest, options: CallOptions | None = None) -> Route:
+        """The chain `request` would try now, and the models passed over, each with why."""
         return self._route(request, options or self.defaults)[0]
 
     def _route(self, request: LLMRequest, options: CallOptions) -> tuple[Route, list[str]]:

@@ -81,6 +81,8 @@ DEFAULT_PROVIDERS: Mapping[str, _Default] = {
 
 @dataclass(frozen=True)
 class TierLimits:
+    """A tier's caps in USD: per request, per day and per month."""
+
     per_request_usd: float
     daily_usd: float | None  # None: no limit
     monthly_usd: float | None
@@ -95,6 +97,8 @@ DEFAULT_LIMITS: Mapping[Tier, TierLimits] = {
 
 @dataclass(frozen=True)
 class AceConfig:
+    """ACE's settings with every layer merged, the files read and where each value came from."""
+
     home: Path
     providers: Mapping[str, ProviderSettings]
     limits: Mapping[Tier, TierLimits] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
@@ -118,6 +122,7 @@ class AceConfig:
 
     @property
     def ledger_path(self) -> Path:
+        """The personal SQLite usage ledger, in ACE's home."""
         return self.home / "ledger.sqlite3"
 
     @property

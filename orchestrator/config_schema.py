@@ -36,6 +36,8 @@ Usd = Annotated[float, Field(gt=0, lt=1_000_000, allow_inf_nan=False)]
 
 
 class ProviderTable(_Table):
+    """A `[providers.<name>]` table: wire protocol, base URL, key variables and timeouts."""
+
     kind: Kind | None = None
     base_url: str | None = None
     key_env: str | list[str] | None = None
@@ -59,34 +61,46 @@ class ProviderTable(_Table):
 
 
 class TierBudget(_Table):
+    """A `[budget.<tier>]` table: the tier's caps in USD; `false` lifts the daily or monthly one."""
+
     per_request_usd: Usd | None = None
     daily_usd: Usd | Literal[False] | None = None  # false: no daily limit
     monthly_usd: Usd | Literal[False] | None = None
 
 
 class Budget(_Table):
+    """The `[budget]` section: a table per tier."""
+
     free: TierBudget | None = None
     pro: TierBudget | None = None
     ultimate: TierBudget | None = None
 
 
 class Hedging(_Table):
+    """The `[hedging]` section: per tier, whether a model past its p95 gets the next one started."""
+
     free: bool | None = None
     pro: bool | None = None
     ultimate: bool | None = None
 
 
 class Calls(_Table):
+    """The `[calls]` section: retries per model, the longest `retry-after` waited, timeouts."""
+
     max_retries: Annotated[int, Field(ge=0, le=10)] | None = None
     retry_after_limit_s: Annotated[float, Field(gt=0, le=600)] | None = None
     attempt_timeout_s: Annotated[float, Field(gt=0, le=3600)] | None = None
 
 
 class Cache(_Table):
+    """The `[cache]` section: how long a reply is reused (0: never)."""
+
     ttl_s: Annotated[float, Field(ge=0, le=30 * 86400)] | None = None
 
 
 class Team(_Table):
+    """The `[team]` section: the offline allowance, reservations, reconnecting and shared health."""
+
     offline_usd: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     reservation_ttl_s: Positive | None = None
     reconnect_s: Positive | None = None
@@ -96,6 +110,8 @@ class Team(_Table):
 
 
 class ConfigFile(_Table):
+    """One config file: every section optional, `[models]` tables left for the registry to check."""
+
     providers: dict[str, ProviderTable] = Field(default_factory=dict)
     models: dict[str, Any] = Field(default_factory=dict)  # checked by the registry
     budget: Budget | None = None

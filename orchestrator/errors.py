@@ -63,6 +63,8 @@ class Verdict(Enum):
 
 
 class AceError(Exception):
+    """The root of ACE's errors: `reason` is the one sentence shown to the user."""
+
     kind: ClassVar[str] = "error"
     verdict: ClassVar[Verdict] = Verdict.NEUTRAL
 
@@ -75,16 +77,22 @@ class AceError(Exception):
 
 
 class ProviderError(AceError):
+    """A call to a model failed; `retryable` errors may be retried on the same model."""
+
     kind = "provider_error"
     retryable: ClassVar[bool] = False
     retry_after: float | None = None  # seconds the vendor asked to wait (RateLimited's)
 
 
 class AuthError(ProviderError):
+    """The provider's key is missing or was refused."""
+
     kind = "auth"
 
 
 class RateLimited(ProviderError):
+    """The vendor's rate limit refused the call (HTTP 429); `retry_after`: the wait it asked for."""
+
     kind = "rate_limited"
     retryable = True
 
@@ -105,42 +113,58 @@ class QuotaExhausted(ProviderError):
 
 
 class Overloaded(ProviderError):
+    """The vendor is overloaded (HTTP 529 or its equivalent)."""
+
     kind = "overloaded"
     verdict = Verdict.FAILED
     retryable = True
 
 
 class ServerError(ProviderError):
+    """The vendor failed with a 5xx other than overloaded, or broke off a reply mid-stream."""
+
     kind = "server_error"
     verdict = Verdict.FAILED
     retryable = True
 
 
 class Timeout(ProviderError):
+    """The connection or the reply took longer than its timeout."""
+
     kind = "timeout"
     verdict = Verdict.FAILED
     retryable = True
 
 
 class BadResponse(ProviderError):
+    """The vendor's answer is not a usable reply: malformed, empty, declined or too large."""
+
     kind = "bad_response"
     verdict = Verdict.FAILED
 
 
 class ContextTooLong(ProviderError):
+    """The vendor says the prompt does not fit the model's context window."""
+
     kind = "context_too_long"
 
 
 class BadRequest(ProviderError):
+    """The vendor refused the request as invalid (a 4xx that is not auth, quota or rate limit)."""
+
     kind = "bad_request"
 
 
 class ProviderUnavailable(ProviderError):
+    """The provider is not configured or cannot be reached."""
+
     kind = "unavailable"
     verdict = Verdict.FAILED
 
 
 class Unsupported(ProviderError):
+    """The provider cannot do this kind of job (the `local` provider beyond ruff's fixes)."""
+
     kind = "unsupported"
 
 
@@ -156,42 +180,62 @@ class PatchError(AceError):
 
 
 class NoDiff(PatchError):
+    """The reply holds no unified diff, or a diff without hunks."""
+
     refusal = "no_diff"
 
 
 class MalformedDiff(PatchError):
+    """The diff cannot be parsed, or deletes or creates the file instead of editing it."""
+
     refusal = "malformed_diff"
 
 
 class WrongFile(PatchError):
+    """The diff edits a file other than the one being fixed."""
+
     refusal = "wrong_file"
 
 
 class MultipleFiles(PatchError):
+    """The diff edits more than one file."""
+
     refusal = "multiple_files"
 
 
 class OutOfRange(PatchError):
+    """The diff changes a line outside the allowed ranges."""
+
     refusal = "out_of_range"
 
 
 class ContextMismatch(PatchError):
+    """A hunk's context or removed lines do not match the file, even with small offset drift."""
+
     refusal = "context_mismatch"
 
 
 class NoChange(PatchError):
+    """The diff, applied, leaves the file unchanged."""
+
     refusal = "no_change"
 
 
 class TooLarge(PatchError):
+    """The diff is larger than caps allow."""
+
     refusal = "too_large"
 
 
 class WritesMasked(PatchError):
+    """The diff writes a masked secret's placeholder into the file: the secret would be lost."""
+
     refusal = "writes_masked_secret"
 
 
 class SyntaxBroken(PatchError):
+    """The patched file parses with ERROR or MISSING nodes the original did not have."""
+
     refusal = "syntax_error"
 
 
@@ -213,6 +257,8 @@ class CheckTimeout(AceError):
 
 
 class OverBudget(AceError):
+    """An estimate or a reservation would break a budget cap; the model is skipped."""
+
     kind = "over_budget"
 
 
@@ -229,10 +275,14 @@ class Unreachable(LedgerError):
 
 
 class InputError(AceError):
+    """Bad input from the user (a config file, a model name, an argument); the message says what."""
+
     kind = "input_error"
 
 
 class NoFix(AceError):
+    """No model produced an accepted reply; `attempts` says what each try ended in."""
+
     kind = "no_fix"
 
     def __init__(self, reason: str, attempts: Sequence[Attempt] = ()) -> None:

@@ -207,6 +207,7 @@ class Health:
         return {model: self.state(model) for model in self._models}
 
     def stats(self, model: str) -> ModelStats:
+        """`model`'s recent latency percentiles and success rate; cancelled attempts not counted."""
         m = self._models.get(model)
         if m is None:
             return ModelStats(0, None, None, None)

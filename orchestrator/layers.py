@@ -20,6 +20,8 @@ from ace_lsp.orchestrator.registry import Registry, layer_keys
 
 @dataclass(frozen=True)
 class Refusal:
+    """A key a workspace layer may not set, and why."""
+
     key: str  # dotted: "providers.devstral.base_url"
     reason: str  # why a workspace may not set it: "chooses where requests and keys go"
 

@@ -10,6 +10,7 @@ from platformdirs import user_data_dir
 
 
 def ace_home(env: Mapping[str, str] | None = None) -> Path:
+    """ACE's home folder: `ACE_HOME` (with `~` expanded), else the platform's user data folder."""
     env = os.environ if env is None else env
     home = env.get("ACE_HOME")
     return Path(home).expanduser() if home else Path(user_data_dir("ace", appauthor=False))

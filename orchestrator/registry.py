@@ -54,6 +54,8 @@ _TASKS = {t.value: t.value for t in TaskType}
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """One model ACE can call: provider, wire name, prices, limits and the tasks it suits."""
+
     id: str
     provider: str  # provider instance name (config.py): openai, mistral, devstral, …, or a user's
     wire_name: str  # the model name the vendor's API expects

@@ -50,6 +50,7 @@ class Route:
 
     @property
     def ids(self) -> tuple[str, ...]:
+        """The chain's model ids, in order."""
         return tuple(m.id for m in self.chain)
 
 
@@ -62,6 +63,7 @@ class Strategy:
 
     @property
     def models(self) -> tuple[str, ...]:
+        """The primary model, then its fallbacks."""
         return (self.primary, *self.fallbacks)
 
 

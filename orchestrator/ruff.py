@@ -24,6 +24,7 @@ RUFF_TIMEOUT_S = 30.0
 
 @cache
 def ruff_bin() -> str:
+    """The path of the ruff executable that the `ruff` package ships."""
     try:
         return str(find_ruff_bin())
     except FileNotFoundError as exc:  # pragma: no cover - ruff is a dependency
@@ -87,6 +88,7 @@ def _position(source: Source, loc: dict[str, Any]) -> Position:
 
 
 def to_issues(source: Source, diagnostics: Sequence[dict[str, Any]]) -> list[CodeIssue]:
+    """ruff's diagnostics as CodeIssues in UTF-16 positions; syntax errors (no code) left out."""
     severity = {"error": 1, "warning": 2}
     return [
         CodeIssue(

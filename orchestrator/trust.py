@@ -31,12 +31,15 @@ _MARKERS = (".git", ".hg")
 
 @dataclass(frozen=True)
 class WorkspaceFile:
+    """A workspace's `ace.toml`: where it is, its bytes, and whether the user trusted them."""
+
     path: Path
     data: bytes
     trusted: bool
 
 
 def digest(data: bytes) -> str:
+    """The SHA-256 of `data` in hex, as `ace trust` records it."""
     return hashlib.sha256(data).hexdigest()
 
 

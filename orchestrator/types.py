@@ -16,6 +16,8 @@ CACHED = "cached"  # a ledger row's outcome for a reply served from the cache (i
 
 
 class TaskType(str, Enum):
+    """What a request asks a model to do; routing picks the models for each task."""
+
     AUTO_FIX = "AUTO_FIX"
     CODE_REVIEW = "CODE_REVIEW"
     CHAT = "CHAT"
@@ -28,6 +30,8 @@ class TaskType(str, Enum):
 
 
 class Tier(str, Enum):
+    """The user's plan: it decides which models routing offers and the cap on one request's cost."""
+
     FREE = "free"
     PRO = "pro"
     ULTIMATE = "ultimate"
@@ -43,12 +47,16 @@ class RiskLevel(str, Enum):
 
 @dataclass(frozen=True, order=True)
 class Position:
+    """A point in a document: a 0-based line and a character offset in UTF-16 code units."""
+
     line: int
     character: int  # UTF-16 code units, as LSP counts them
 
 
 @dataclass(frozen=True)
 class TextRange:
+    """A span of a document from `start` up to, not including, `end`, as LSP ranges are."""
+
     start: Position
     end: Position
 
@@ -89,12 +97,16 @@ class CodeIssue:
 
 @dataclass(frozen=True)
 class TextEdit:
+    """One change to a document: the text in `range` replaced by `new_text`."""
+
     range: TextRange
     new_text: str
 
 
 @dataclass(frozen=True)
 class Message:
+    """One turn of a chat prompt: who speaks (`role`) and what is said."""
+
     role: str  # "system" | "user" | "assistant"
     content: str
 
@@ -112,6 +124,8 @@ class FixJob:
 
 @dataclass(frozen=True)
 class LLMRequest:
+    """What a caller asks the orchestrator for: a task and its prompt, for a user on a tier."""
+
     task: TaskType
     messages: tuple[Message, ...]
     tier: Tier = Tier.FREE
@@ -123,12 +137,16 @@ class LLMRequest:
 
 @dataclass(frozen=True)
 class Usage:
+    """The tokens one call used: the prompt's (input) and the reply's (output)."""
+
     input_tokens: int = 0
     output_tokens: int = 0
 
 
 @dataclass(frozen=True)
 class ProviderReply:
+    """What a provider's `complete` returns: the text, its usage and the model that answered."""
+
     text: str
     usage: Usage = field(default_factory=Usage)
     model: str = ""  # the model the vendor says answered
@@ -153,6 +171,8 @@ class Attempt:
 
 @dataclass(frozen=True)
 class LLMResult:
+    """What `Orchestrator.call` returns: the accepted reply, who gave it, every attempt and skip."""
+
     text: str
     model: str
     provider: str

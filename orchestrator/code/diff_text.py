@@ -44,6 +44,8 @@ class DiffTooLarge(DiffFormatError):
 
 @dataclass(frozen=True)
 class HunkLine:
+    """One line of a hunk: context, removed or added, and its text."""
+
     tag: str  # " " context, "-" removed, "+" added
     text: str  # without prefix and "\n"; a CRLF line may keep its "\r"
     no_eol: bool = False  # followed by "\ No newline at end of file"
@@ -51,6 +53,8 @@ class HunkLine:
 
 @dataclass(frozen=True)
 class Hunk:
+    """One hunk of a diff: where it starts in the old file, when its header says, and its lines."""
+
     number: int  # 1-based, in reply order, for messages
     old_start: int | None  # 0-based first old line (insertion point if none); None: find by context
     lines: tuple[HunkLine, ...]
@@ -58,6 +62,8 @@ class Hunk:
 
 @dataclass(frozen=True)
 class FileDiff:
+    """A diff's hunks for one file, and whether it creates or deletes that file."""
+
     name: str | None  # base name of the edited file; None when the hunks had no file header
     created: bool
     deleted: bool
@@ -65,6 +71,7 @@ class FileDiff:
 
 
 def base_name(path: str) -> str:
+    """The last part of `path`, split at either slash: the name a diff must give the file."""
     return re.split(r"[\\/]", path.rstrip("\\/"))[-1]
 
 

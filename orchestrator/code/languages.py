@@ -17,6 +17,8 @@ from tree_sitter import Language, Parser
 
 @dataclass(frozen=True)
 class LanguageSpec:
+    """One language ACE parses: its names, file extensions and where its grammar comes from."""
+
     name: str  # canonical name, also an LSP languageId
     module: str  # grammar wheel's import name
     function: str  # function in that module returning the grammar
@@ -75,6 +77,7 @@ def resolve(language: str | None, path: str | None = None) -> LanguageSpec | Non
 
 @cache
 def grammar(spec: LanguageSpec) -> Language:
+    """The tree-sitter grammar of `spec`, loaded from its wheel once."""
     module = importlib.import_module(spec.module)
     return Language(getattr(module, spec.function)())
 

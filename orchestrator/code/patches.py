@@ -59,6 +59,8 @@ MASK_RUN = secrets.MASK * 4
 
 @dataclass(frozen=True)
 class Patch:
+    """A checked edit of one file: the new text, the minimal edits to it and the normalized diff."""
+
     new_text: str
     edits: tuple[TextEdit, ...]  # minimal, UTF-16 positions, non-overlapping, in document order
     diff: str  # normalized unified diff of original -> new_text

@@ -23,6 +23,8 @@ SEVERITIES = ("error", "warning", "info", "hint")
 
 @dataclass(frozen=True)
 class Finding:
+    """One finding of a review: lines, severity, message, and a patch if the gate accepted it."""
+
     lines: LineRange  # 0-based, inclusive
     severity: str  # "error" | "warning" | "info" | "hint"
     message: str

@@ -25,10 +25,12 @@ from functools import cached_property
 
 
 def has_digit(s: str) -> bool:
+    """Whether `s` holds a digit."""
     return any(c.isdigit() for c in s)
 
 
 def mixed_case(s: str) -> bool:
+    """Whether `s` holds both upper- and lower-case letters."""
     return any(c.isupper() for c in s) and any(c.islower() for c in s)
 
 
@@ -39,6 +41,8 @@ def alnum_mix(s: str) -> bool:
 
 @dataclass(frozen=True)
 class Rule:
+    """One token family: its regex, the keywords it needs in the text, and the checks on a match."""
+
     kind: str
     # group "s" is masked, with the `back` characters before it (checked by a lookbehind); what
     # the match holds before it (a vendor's prefix such as `sk-` or `AKIA`) is kept
@@ -55,6 +59,7 @@ class Rule:
         return re.compile(self.source)
 
     def accepts(self, secret: str) -> bool:
+        """Whether a matched secret has the rule's length and passes its `check`."""
         if not self.min_len <= len(secret) <= self.max_len:
             return False
         return self.check is None or self.check(secret)

@@ -49,12 +49,16 @@ MASK = "•"
 
 @dataclass(frozen=True)
 class Finding:
+    """One secret found: its kind and the line where it starts."""
+
     kind: str  # "private-key", "aws-key", "openai-key", "url-password", "secret", "high-entropy", …
     line: int  # 0-based line where the secret starts
 
 
 @dataclass(frozen=True)
 class Masked:
+    """What mask() returns: the text, secrets replaced by same-length placeholders, and findings."""
+
     text: str
     found: tuple[Finding, ...]
 

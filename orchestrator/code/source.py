@@ -68,9 +68,11 @@ class Source:
         return chunk
 
     def line_text(self, line: int) -> str:
+        """The text of `line` without its line ending ("" beyond the end)."""
         return self.line_bytes(line).decode("utf-8")
 
     def line_start_byte(self, line: int) -> int:
+        """The byte offset where `line` starts, clamped into the text."""
         if line >= len(self._line_starts):
             return len(self.data)
         return self._line_starts[max(line, 0)]
@@ -88,6 +90,7 @@ class Source:
         return pos.line, len(text[:idx].encode("utf-8"))
 
     def to_byte(self, pos: Position) -> int:
+        """LSP position -> byte offset into `data`; clamped into the text."""
         row, col = self.to_point(pos)
         return self._line_starts[row] + col
 
@@ -99,4 +102,5 @@ class Source:
         return Position(row, utf16_len(raw[:byte_col].decode("utf-8", errors="ignore")))
 
     def line_of_byte(self, offset: int) -> int:
+        """The 0-based line holding byte `offset`."""
         return bisect_right(self._line_starts, offset) - 1

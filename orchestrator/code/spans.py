@@ -27,6 +27,7 @@ class Span:
 
     @property
     def lines(self) -> LineRange:
+        """The span's lines, as a LineRange."""
         return LineRange(self.start_line, self.end_line)
 
 

@@ -60,6 +60,7 @@ class LedgerRow:
         attempt: int = 1,
         ts: float | None = None,
     ) -> LedgerRow:
+        """The row of attempt `a`: the call's who and what, the attempt's figures."""
         return cls(
             ts=time.time() if ts is None else ts,
             request_id=request_id,
@@ -142,24 +143,38 @@ class UsageLedger(Protocol):
         """Where the rows go, for people: a file path, or a database without its password."""
         ...
 
-    async def record(self, row: LedgerRow) -> None: ...
+    async def record(self, row: LedgerRow) -> None:
+        """Write `row`; returns once it is stored, and raises LedgerError if it was not."""
+        ...
 
-    def record_nowait(self, row: LedgerRow) -> None: ...
+    def record_nowait(self, row: LedgerRow) -> None:
+        """Queue `row` and return at once; `flush()` reports a failed write."""
+        ...
 
     def begin(self, marker: InFlight) -> None:
         """An attempt starts; the row with the same row_id ends it (see `InFlight`)."""
         ...
 
-    async def flush(self) -> None: ...
+    async def flush(self) -> None:
+        """Wait until every row queued so far is stored; raises LedgerError if one failed."""
+        ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Store what is queued and let the ledger go; a second call does nothing."""
+        ...
 
     async def spent_by_user(
         self, day_start: float, month_start: float
-    ) -> dict[str, tuple[float, float]]: ...
+    ) -> dict[str, tuple[float, float]]:
+        """user -> (spent since `day_start`, spent since `month_start`): for `Budget(spent=…)`."""
+        ...
 
     async def usage(
         self, since: float, until: float | None = None, user: str | None = None
-    ) -> list[UsageLine]: ...
+    ) -> list[UsageLine]:
+        """Attempts from `since` to before `until`, of `user` or all, one line per (model, task)."""
+        ...
 
-    async def recent(self, per_model: int = 100) -> list[LedgerRow]: ...
+    async def recent(self, per_model: int = 100) -> list[LedgerRow]:
+        """The newest `per_model` rows of each model, oldest first: for `Health.warm`."""
+        ...

@@ -89,6 +89,7 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 def connect(path: Path) -> sqlite3.Connection:
+    """A connection to the database at `path`: autocommit, any thread, patient with locks."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10.0)
     conn.execute("PRAGMA busy_timeout = 10000")
     return conn

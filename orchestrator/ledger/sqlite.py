@@ -88,6 +88,7 @@ class Ledger:
 
     @property
     def where(self) -> str:
+        """The database file's path."""
         return str(self.path)
 
     @property
@@ -97,6 +98,7 @@ class Ledger:
 
     @property
     def rows_written(self) -> int:
+        """Rows committed by the writer."""
         return self._writer.rows_written
 
     # -- writing ------------------------------------------------------------------------------

@@ -64,10 +64,12 @@ class Waiter:
 
     @classmethod
     def here(cls) -> Waiter:
+        """A waiter with a new future on the running event loop."""
         loop = asyncio.get_running_loop()
         return cls(loop, loop.create_future())
 
     def resolve(self, error: str | None) -> None:
+        """Resolve the future from the writer thread: done, or failed with LedgerError(`error`)."""
         fut = self.future
 
         def done() -> None:
@@ -84,17 +86,23 @@ class Waiter:
 
 @dataclass(frozen=True, slots=True)
 class Awaited:
+    """One row whose caller awaits its commit, and gets its failure."""
+
     write: RowWrite
     waiter: Waiter
 
 
 @dataclass(frozen=True, slots=True)
 class Unawaited:
+    """Writes nobody awaits; a failure is kept for the next `take_failure()`."""
+
     writes: tuple[Write, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Barrier:
+    """Resolves once everything queued before it is committed; `stop` ends the thread after that."""
+
     waiter: Waiter
     stop: bool = False
 
@@ -116,6 +124,7 @@ class Writer:
         self._thread.start()
 
     def put(self, item: Item) -> None:
+        """Queue `item` without waiting for its commit."""
         self._queue.put(item)
 
     async def wait(self, item: Awaited | Barrier) -> None:
@@ -129,6 +138,7 @@ class Writer:
         return failure
 
     async def join(self) -> None:
+        """Wait, off the event loop, for the writer thread to end."""
         await asyncio.to_thread(self._thread.join)
 
     def _run(self) -> None:

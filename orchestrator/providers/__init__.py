@@ -28,16 +28,20 @@ class Unconfigured:
         self._reason = reason
 
     def available(self) -> str | None:
+        """Always the reason: the provider is not configured."""
         return self._reason
 
     async def complete(self, model: ModelSpec, request: LLMRequest) -> ProviderReply:
+        """Raise ProviderUnavailable with what to set; no request is sent."""
         raise ProviderUnavailable(self._reason)
 
     async def stream(self, model: ModelSpec, request: LLMRequest) -> AsyncIterator[StreamChunk]:
+        """Raise ProviderUnavailable with what to set; no request is sent."""
         raise ProviderUnavailable(self._reason)
         yield  # pragma: no cover - makes this an async generator
 
     async def aclose(self) -> None:
+        """Nothing to close."""
         return None
 
 

@@ -64,6 +64,7 @@ def split_messages(request: LLMRequest) -> tuple[str | None, list[dict[str, str]
 
 
 def request_body(model: ModelSpec, request: LLMRequest, *, stream: bool) -> dict[str, Any]:
+    """The Messages API body for `request`: system text apart, user and assistant alternating."""
     system, turns = split_messages(request)
     max_tokens = request.max_output_tokens
     if model.max_output > 0:
@@ -91,6 +92,7 @@ class AnthropicProvider(HttpProvider):
     kind: ClassVar[str] = "anthropic"
 
     def headers(self) -> dict[str, str]:
+        """`anthropic-version` always, and the key in `x-api-key` when one is set."""
         headers = {"anthropic-version": API_VERSION}
         if self.settings.api_key:
             headers["x-api-key"] = self.settings.api_key
@@ -104,6 +106,7 @@ class AnthropicProvider(HttpProvider):
     def classify(
         self, status: int, message: str, code: str | None, headers: Mapping[str, str]
     ) -> ProviderError | None:
+        """Anthropic's overload (529, `overloaded_error`), prompt too long, low credit balance."""
         lowered = message.lower()
         if status == 529 or code == "overloaded_error":
             return Overloaded(f"{self.name} is overloaded (HTTP {status}); try again shortly.")
@@ -163,6 +166,7 @@ class AnthropicProvider(HttpProvider):
         return ServerError(f"{self.name} reported {kind} mid-reply{said}.")
 
     async def complete(self, model: ModelSpec, request: LLMRequest) -> ProviderReply:
+        """One Messages reply, its text blocks joined; without a key, AuthError and no request."""
         self._check_key()
         cap = self.reply_cap(model, request)
         body = request_body(model, request, stream=False)
@@ -171,6 +175,7 @@ class AnthropicProvider(HttpProvider):
         return reply
 
     async def stream(self, model: ModelSpec, request: LLMRequest) -> AsyncIterator[StreamChunk]:
+        """Text deltas as they arrive; the usage comes on the last chunk, at `message_stop`."""
         self._check_key()
         body = request_body(model, request, stream=True)
         cap = self.reply_cap(model, request)

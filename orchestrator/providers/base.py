@@ -23,14 +23,22 @@ class StreamChunk:
 
 
 class Provider(Protocol):
+    """What the orchestrator calls a model through; every failure is raised as a ProviderError."""
+
     name: str
 
     def available(self) -> str | None:
         """None when the provider can be called; else one sentence saying why not (e.g. no key)."""
         ...
 
-    async def complete(self, model: ModelSpec, request: LLMRequest) -> ProviderReply: ...
+    async def complete(self, model: ModelSpec, request: LLMRequest) -> ProviderReply:
+        """One whole reply from `model` to `request`."""
+        ...
 
-    def stream(self, model: ModelSpec, request: LLMRequest) -> AsyncIterator[StreamChunk]: ...
+    def stream(self, model: ModelSpec, request: LLMRequest) -> AsyncIterator[StreamChunk]:
+        """The reply in pieces as they arrive; the last carries the usage if the vendor sent it."""
+        ...
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Close the provider's connections; it may be called more than once."""
+        ...

@@ -79,6 +79,7 @@ class GoogleError:
 
     @classmethod
     def parse(cls, payload: Any) -> GoogleError | None:
+        """The error of an `{"error": …}` body, details included; None for any other body."""
         err = payload.get("error") if isinstance(payload, dict) else None
         if not isinstance(err, dict):
             return None
@@ -119,6 +120,7 @@ class GoogleError:
 
 
 def request_body(model: ModelSpec, request: LLMRequest) -> dict[str, Any]:
+    """The generateContent body for `request`: system text as `systemInstruction`."""
     system: list[dict[str, str]] = []
     contents: list[dict[str, Any]] = []
     for message in request.messages:
@@ -143,6 +145,7 @@ def request_body(model: ModelSpec, request: LLMRequest) -> dict[str, Any]:
 
 
 def model_path(model: ModelSpec, method: str) -> str:
+    """The URL path of `method` (e.g. generateContent) for `model`, its name quoted."""
     name = model.wire_name.removeprefix("models/")
     return f"/{API_VERSION}/models/{quote(name, safe='-._~')}:{method}"
 
@@ -176,6 +179,7 @@ class GeminiProvider(HttpProvider):
     kind: ClassVar[str] = "gemini"
 
     def headers(self) -> dict[str, str]:
+        """The key in `x-goog-api-key`, never in the URL."""
         return {"x-goog-api-key": self.settings.api_key} if self.settings.api_key else {}
 
     # -- errors ----------------------------------------------------------------------------------
@@ -287,6 +291,7 @@ class GeminiProvider(HttpProvider):
             raise AuthError(why)
 
     async def complete(self, model: ModelSpec, request: LLMRequest) -> ProviderReply:
+        """One generateContent reply, thoughts left out; without a key, AuthError and no request."""
         self._check_key()
         cap = self.reply_cap(model, request)
         payload = await self.post_json(
@@ -299,6 +304,7 @@ class GeminiProvider(HttpProvider):
         return ProviderReply(chunk.text, chunk.usage or Usage(), chunk.model)
 
     async def stream(self, model: ModelSpec, request: LLMRequest) -> AsyncIterator[StreamChunk]:
+        """Text as each streamed response brings it; the last chunk carries the usage."""
         self._check_key()
         path = model_path(model, "streamGenerateContent") + "?alt=sse"
         cap = self.reply_cap(model, request)

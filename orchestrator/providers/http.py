@@ -61,17 +61,21 @@ class ReplyCap:
 
     @property
     def text_bytes(self) -> int:
+        """The most bytes of reply text read for the output tokens asked for."""
         return caps.reply_bytes(self.tokens)
 
     @property
     def body_bytes(self) -> int:
+        """The most bytes read of a JSON body, or of one line or event of a stream."""
         return self.text_bytes * caps.BODY_PER_TEXT
 
     @property
     def stream_bytes(self) -> int:
+        """The most bytes read of a whole stream."""
         return self.text_bytes * caps.STREAM_PER_TEXT
 
     def refuse(self, what: str, limit: int) -> BadResponse:
+        """The BadResponse for a reply that sent `what` beyond `limit` bytes."""
         return BadResponse(
             f"{self.provider} sent {what} over {_size(limit)}, far more than the {self.tokens} "
             "output tokens asked for; ACE stopped reading it."
@@ -124,13 +128,16 @@ class HttpProvider:
     # -- shared --------------------------------------------------------------------------------
 
     def available(self) -> str | None:
+        """None when the provider can be called (a key is set, or none is needed); else why not."""
         return self.settings.unavailable()
 
     def reply_cap(self, model: ModelSpec, request: LLMRequest) -> ReplyCap:
+        """A fresh ReplyCap for one call of `model` with `request`."""
         return ReplyCap(self.name, output_tokens(model, request))
 
     @property
     def client(self) -> httpx.AsyncClient:
+        """The keep-alive client, made on first use: no redirects, no origin but `base_url`."""
         if self._client is None:
             s = self.settings
             self._client = httpx.AsyncClient(
@@ -157,6 +164,7 @@ class HttpProvider:
             )
 
     async def aclose(self) -> None:
+        """Close the keep-alive client; the next request opens a new one."""
         if self._client is not None:
             await self._client.aclose()
             self._client = None

@@ -96,9 +96,11 @@ class LocalProvider:
     name = "local"
 
     def available(self) -> str | None:
+        """None: ruff ships with ACE and needs no key or network."""
         return None
 
     async def complete(self, model: ModelSpec, request: LLMRequest) -> ProviderReply:
+        """ruff's fixes for the job's diagnostics, as a ```diff reply; Unsupported otherwise."""
         job = request.fix
         if request.task is not TaskType.AUTO_FIX or job is None:
             raise Unsupported(
@@ -129,8 +131,10 @@ class LocalProvider:
         return ProviderReply(text=f"```diff\n{diff}```\n", usage=Usage(), model=model.wire_name)
 
     async def stream(self, model: ModelSpec, request: LLMRequest) -> AsyncIterator[StreamChunk]:
+        """The whole reply as one chunk: ruff has nothing to stream."""
         reply = await self.complete(model, request)
         yield StreamChunk(reply.text, reply.usage)
 
     async def aclose(self) -> None:
+        """Nothing to close."""
         return None

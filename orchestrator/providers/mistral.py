@@ -42,6 +42,7 @@ class MistralProvider(OpenAIProvider):
     def classify(
         self, status: int, message: str, code: str | None, headers: Mapping[str, str]
     ) -> ProviderError | None:
+        """Mistral's 402 (quota spent) and 429 for capacity (overloaded); else OpenAI's mapping."""
         if status == PAYMENT_REQUIRED:
             said = f" ({message.rstrip('.')})" if message else ""
             return QuotaExhausted(

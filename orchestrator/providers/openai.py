@@ -159,10 +159,12 @@ class OpenAIProvider(HttpProvider):
     ask_stream_usage: ClassVar[bool] = True
 
     def headers(self) -> dict[str, str]:
+        """A bearer token, when the settings carry a key (a local server may need none)."""
         key = self.settings.api_key
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def body(self, model: ModelSpec, request: LLMRequest, *, stream: bool) -> dict[str, Any]:
+        """The Chat Completions body for `request`; with `stream`, SSE (and the usage, if asked)."""
         limit = request.max_output_tokens
         if model.max_output > 0:
             limit = min(limit, model.max_output)
@@ -179,11 +181,13 @@ class OpenAIProvider(HttpProvider):
         return body
 
     def error_detail(self, payload: Any) -> tuple[str, str | None]:
+        """(message, code) by `error_fields`, which knows the compatible servers' shapes too."""
         return error_fields(payload)
 
     def classify(
         self, status: int, message: str, code: str | None, headers: Mapping[str, str]
     ) -> ProviderError | None:
+        """OpenAI's `insufficient_quota`, prompt too long, 429 with reset headers, and 503."""
         said = f" ({message})" if message else ""
         if code == "insufficient_quota":
             return QuotaExhausted(
@@ -205,6 +209,7 @@ class OpenAIProvider(HttpProvider):
     # -- replies -------------------------------------------------------------------------------
 
     def is_error(self, payload: Mapping[str, Any]) -> bool:
+        """Whether a reply is an error object: `error`, or `object: error` (vLLM, Mistral)."""
         return "error" in payload or payload.get("object") == "error"
 
     def payload_error(self, payload: Mapping[str, Any]) -> ProviderError:
@@ -255,6 +260,7 @@ class OpenAIProvider(HttpProvider):
         return text
 
     async def complete(self, model: ModelSpec, request: LLMRequest) -> ProviderReply:
+        """One `chat.completion`: its first choice's text, the usage and the model that answered."""
         cap = self.reply_cap(model, request)
         payload = await self.post_json(self.path, self.body(model, request, stream=False), cap)
         text = self.reply_text(payload)

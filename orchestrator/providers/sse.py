@@ -15,6 +15,8 @@ _EOL = re.compile(r"\r\n|\r|\n")
 
 @dataclass(frozen=True)
 class SSEEvent:
+    """One dispatched server-sent event: its type and its data lines joined by newlines."""
+
     event: str  # "message" when the server names none
     data: str
 
@@ -29,6 +31,7 @@ class SSELines:
         self._after_cr = False  # the last text ended in "\r": a "\n" next ends nothing more
 
     def feed(self, text: str) -> list[str]:
+        """The lines `text` completes; the rest is held until the next feed or `end()`."""
         if not text:
             return []
         if self._after_cr and text.startswith("\n"):
@@ -61,6 +64,7 @@ class SSEDecoder:
         self.pending = 0  # characters of data held for the event not yet dispatched
 
     def feed(self, line: str) -> SSEEvent | None:
+        """The event a blank line dispatches, else None; fields are held until then."""
         if not line:
             if not self._data:
                 self._event = ""

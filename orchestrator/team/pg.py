@@ -281,6 +281,7 @@ class Refusal:
     cap: float
 
     def sentence(self, user: str, amount: float, model: str | None = None) -> str:
+        """The refusal as one sentence for the user: whose budget, which period, and the figures."""
         subject = f"{model}'s estimate {usd(amount)}" if model else f"The estimate {usd(amount)}"
         whose = "the team's" if self.scope == "team" else f"{user}'s"
         return (
@@ -315,6 +316,7 @@ class PgLedger:
 
     @property
     def where(self) -> str:
+        """The database's URL without its password."""
         return display_url(self.url)
 
     @classmethod
@@ -355,6 +357,7 @@ class PgLedger:
         return cls(pool, url, who)
 
     async def close(self) -> None:
+        """Close the connection pool."""
         await self.pool.close()
 
     async def _fetch(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
@@ -365,6 +368,7 @@ class PgLedger:
                 return list(await cur.fetchall())
 
     async def ping(self) -> None:
+        """A trivial query, to see that the database answers; Unreachable when it is away."""
         await self._fetch("SELECT 1")
 
     # -- rows ---------------------------------------------------------------------------------
@@ -436,6 +440,7 @@ class PgLedger:
         return Refusal(str(scope), str(period), float(spent), float(reserved), float(cap))
 
     async def release(self, reservation_id: str) -> None:
+        """Free reservation `reservation_id` now, instead of when it expires."""
         await self._fetch("SELECT ace.release(%s)", (reservation_id,))
 
     async def status(self, daily: float | None, monthly: float | None) -> dict[str, Scope]:

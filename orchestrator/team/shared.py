@@ -49,6 +49,8 @@ _REPLAY_BATCH = 500
 
 @dataclass(frozen=True)
 class TeamSettings:
+    """How a team ledger works: the database URL and the `[team]` settings."""
+
     url: str
     offline_usd: float = 0.25  # what a member may spend per outage without the database
     reservation_ttl_s: float = 600.0  # a dead process's reservations are released after this
@@ -100,6 +102,7 @@ class TeamLedger:
 
     @property
     def where(self) -> str:
+        """The database's URL without its password."""
         return display_url(self.settings.url)
 
     @property
@@ -165,6 +168,7 @@ class TeamLedger:
     # -- writing ------------------------------------------------------------------------------
 
     def record_nowait(self, row: LedgerRow) -> None:
+        """Queue `row` for the database (the spool while offline) and return at once."""
         if self._closed:
             raise LedgerError(f"The team ledger {self.where} is closed.")
         self._settle_offline(row)
@@ -176,6 +180,7 @@ class TeamLedger:
         expires when its process dies), and a spool marker would outlive its row sent elsewhere."""
 
     async def record(self, row: LedgerRow) -> None:
+        """Write `row` to the database (the spool while offline); returns once it is written."""
         if self._closed:
             raise LedgerError(f"The team ledger {self.where} is closed.")
         self._settle_offline(row)
@@ -208,11 +213,13 @@ class TeamLedger:
             await asyncio.gather(*list(self._writes), return_exceptions=True)
 
     async def flush(self) -> None:
+        """Wait until every row queued so far is in the database or the spool."""
         self._lingering.hand_on()
         await self._drain()
         await self.spool.flush()
 
     async def close(self) -> None:
+        """Write what is queued, stop the background tasks, close database and spool; idempotent."""
         if self._closed:
             return
         await self.flush()
@@ -307,6 +314,7 @@ class TeamLedger:
         return figures
 
     def offline_status(self) -> dict[str, float]:
+        """The offline allowance and how much of it is used since the database went away."""
         return {
             "allowance": self._allowance,
             "used": self._offline_spent + math.fsum(self._offline_reserved.values()),
@@ -326,6 +334,7 @@ class TeamLedger:
     async def spent_by_user(
         self, day_start: float, month_start: float
     ) -> dict[str, tuple[float, float]]:
+        """This user's spending today and this month, from the database; empty while offline."""
         if self.pg is None:
             return {}
         try:
@@ -342,6 +351,7 @@ class TeamLedger:
         *,
         by_user: bool = False,
     ) -> list[UsageLine]:
+        """The database's usage lines, per user too if `by_user`; a LedgerError while offline."""
         return await self._online().usage(since, until, user, by_user=by_user)
 
     async def recent(self, per_model: int = 100) -> list[LedgerRow]:
