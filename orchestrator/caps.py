@@ -46,6 +46,35 @@ MAX_TITLE_CHARS = 100
 # a file's worth; 200 is a very untidy file, and each span group is a model call.
 MAX_DIAGNOSTICS = 200
 
+# What else a diagnostic knows, on its way to a prompt (code/diagnostics.py reads it, prompts.py
+# writes it); each field has a cap of its own.
+# The `source` and `code` of a diagnostic, and the name of another file a related location is in:
+# ruff's codes are 4 characters, eslint's longest rule names (`@typescript-eslint/…`) about 50.
+MAX_LABEL_CHARS = 100
+# `codeDescription.href`: rule pages run to about 100 characters. A longer URL is dropped, not cut
+# (a cut URL points nowhere).
+MAX_HREF_CHARS = 500
+# Related locations read per diagnostic: compilers attach one to three ("first defined here", "the
+# other branch"); beyond 5 they are a listing that tells a model nothing the code does not.
+MAX_RELATED = 5
+# Characters of a related location's message, and of each of its lines quoted from the file: a
+# related note is a phrase, and a line of code past 300 characters is minified or generated.
+MAX_RELATED_CHARS = 300
+# Lines quoted from the file for a related location: the line it points at and the next two.
+MAX_RELATED_LINES = 3
+# A diagnostic's `data` as compact JSON: ruff's (the rule, its fix's edits) runs to a few hundred
+# characters; beyond 1,000 it is a dump, like a message that long.
+MAX_DATA_CHARS = 1_000
+
+# -- reviews written as text (code/review_text.py, code/review.py) --------------------------------
+
+# Findings read from one review reply written as prose rather than JSON. A real review of one
+# function names a handful; a reply listing more is a dump, and each finding is a diagnostic.
+MAX_TEXT_FINDINGS = 50
+# Characters of one such finding's message: the prompt asks for one sentence, and a diagnostic's
+# message is shown on one line; a list item may run on over continuation lines.
+MAX_FINDING_CHARS = 500
+
 # -- CPU-heavy checks (ace.py, call.py): run in a worker thread, never on the event loop ---------
 
 # Seconds that masking a prompt or checking one reply (patch gate, review parsing) may take. Both

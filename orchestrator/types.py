@@ -85,14 +85,29 @@ class LineRange:
 
 
 @dataclass(frozen=True)
+class Related:
+    """A place a diagnostic points at besides its own range ("first defined here")."""
+
+    message: str
+    lines: LineRange  # 0-based, in `file`
+    file: str | None = None  # another file's name; None: the diagnostic's own file
+
+
+@dataclass(frozen=True)
 class CodeIssue:
-    """A diagnostic from any tool, without LSP types: what the editor or a linter reported."""
+    """A diagnostic from any tool, without LSP types: what the editor or a linter reported.
+
+    Built from untrusted input by `code.diagnostics`, which checks and caps every field.
+    """
 
     range: TextRange
     message: str
     code: str | None = None
     source: str | None = None
     severity: int | None = None  # LSP DiagnosticSeverity: 1 error … 4 hint
+    href: str | None = None  # codeDescription.href: the rule's page, an http(s) URL
+    related: tuple[Related, ...] = ()  # relatedInformation
+    data: str | None = None  # the diagnostic's `data`, as compact JSON
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,14 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from ace_lsp.orchestrator.caps import MAX_DIAGNOSTICS
+from ace_lsp.orchestrator.code.diagnostics import to_issue
 from ace_lsp.orchestrator.errors import InputError, NoFix, OverBudget
 from ace_lsp.orchestrator.types import Attempt, CodeIssue, Position, RiskLevel, TextRange, Tier
 
@@ -43,8 +45,9 @@ def _position(raw: Any) -> Position:
     return Position(int(raw["line"]), int(raw["character"]))
 
 
-def read_diagnostics(path: Path) -> list[CodeIssue]:
-    """LSP Diagnostic[] (or publishDiagnostics params with a `diagnostics` list) from a file."""
+def read_diagnostics(path: Path, target: Path | None = None) -> list[CodeIssue]:
+    """LSP Diagnostic[] (or publishDiagnostics params with a `diagnostics` list) from a file, for
+    the file `target` (a related location there is quoted in the prompt; elsewhere it is not)."""
     text = read_text(path)
     try:
         data = json.loads(text)
@@ -54,25 +57,33 @@ def read_diagnostics(path: Path) -> list[CodeIssue]:
         data = data["diagnostics"]
     if not isinstance(data, list):
         raise InputError(f"{path} must hold a JSON array of LSP diagnostics.")
+    same_file = _names(target.resolve()) if target is not None else lambda _uri: False
     issues = []
     for n, d in enumerate(data):
         try:
-            code = d.get("code")
-            issues.append(
-                CodeIssue(
-                    range=TextRange(_position(d["range"]["start"]), _position(d["range"]["end"])),
-                    message=str(d["message"]),
-                    code=None if code is None else str(code),
-                    source=d.get("source"),
-                    severity=d.get("severity"),
-                )
-            )
+            rng = TextRange(_position(d["range"]["start"]), _position(d["range"]["end"]))
+            issues.append(to_issue(d, rng, same_file))
         except (KeyError, TypeError, ValueError, AttributeError):
             raise InputError(
                 f"diagnostic #{n + 1} in {path} is not an LSP Diagnostic "
-                "(it needs range.start/end with line and character, and message)."
+                "(it needs range.start/end with line and character, and a message string)."
             ) from None
     return issues
+
+
+def _names(target: Path) -> Callable[[str], bool]:
+    """Whether a URI names `target` (a resolved path)."""
+
+    def same_file(uri: str) -> bool:
+        from pygls import uris
+
+        try:
+            path = uris.to_fs_path(uri)
+            return path is not None and Path(unquote(path)).resolve() == target
+        except (ValueError, OSError):
+            return False
+
+    return same_file
 
 
 async def _issues(args: argparse.Namespace, text: str, language: str | None) -> list[CodeIssue]:
@@ -81,7 +92,7 @@ async def _issues(args: argparse.Namespace, text: str, language: str | None) -> 
     from ace_lsp.orchestrator.code.source import Source
 
     if args.diagnostics:
-        return read_diagnostics(args.diagnostics)
+        return read_diagnostics(args.diagnostics, args.path)
     spec = languages.resolve(language, str(args.path))
     if spec is None or spec.name != "python":
         raise InputError(

@@ -7,7 +7,8 @@ Titles name the model the router would pick for the account the call will be mad
 mode the database role) and its expected cost; each action's `data` carries them too, as "model"
 and "costUsd", so that a client need not parse the title. The work happens on resolve,
 or on `ace.fix` for clients that cannot resolve edits (the server then sends
-`workspace/applyEdit`); edits are pinned to the version they were computed for.
+`workspace/applyEdit`); edits are pinned to the version they were computed for. Every action
+is tagged `CodeActionTag.LlmGenerated` and none is `isPreferred`.
 """
 
 from __future__ import annotations
@@ -237,4 +238,10 @@ class CodeActions(Feature):
                     )
                 )
         actions.extend(self.reviews.review_actions(params.text_document.uri, params.range))
+        for action in actions:
+            # A model writes (or wrote) each one: LSP 3.18's tag lets an editor show them apart
+            # (clients that do not know it ignore it), and none is preferred, so none displaces
+            # the linter's own quick fix as the one an editor applies without asking.
+            action.tags = [lsp.CodeActionTag.LlmGenerated]
+            action.is_preferred = None
         return actions

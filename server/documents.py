@@ -62,6 +62,17 @@ class DocState:
         except Exception:  # an odd URI: its text still names the file
             return self.uri
 
+    def is_same_file(self, uri: str) -> bool:
+        """Whether `uri` (a related location's, say) names this document: the same URI, or
+        another spelling of it (`c%3A` for `c:`, an encoded space)."""
+        if unquote(uri) == unquote(self.uri):
+            return True
+        try:
+            theirs, ours = uris.to_fs_path(uri), uris.to_fs_path(self.uri)
+        except Exception:  # an odd URI names no file of ours
+            return False
+        return theirs is not None and ours is not None and unquote(theirs) == unquote(ours)
+
 
 def _source(text: str, data: bytes, starts: list[int]) -> Source:
     """A Source from parts already computed.

@@ -22,6 +22,7 @@ from ace_lsp.orchestrator import ruff
 from ace_lsp.orchestrator.ace import AutoFix, ace_auto_fix, ace_improve
 from ace_lsp.orchestrator.caps import MAX_DIAGNOSTICS
 from ace_lsp.orchestrator.code import languages, spans
+from ace_lsp.orchestrator.code.diagnostics import to_issue
 from ace_lsp.orchestrator.errors import AceError, NoFix
 from ace_lsp.orchestrator.types import (
     CodeIssue,
@@ -111,9 +112,10 @@ def _optional_cost(value: object) -> float | None:
 def to_issues(
     doc: DocState, diagnostics: Sequence[lsp.Diagnostic], encoding: str
 ) -> list[CodeIssue]:
-    """The diagnostics (not ACE's own) as issues in server positions; past MAX_DIAGNOSTICS the
-    rest are dropped, with one warning: fixing the first ones is still a fix, and running the
-    action again fixes the next ones."""
+    """The diagnostics (not ACE's own) as issues in server positions, with what else they know
+    (code, rule page, related places, data; checked and capped by `code.diagnostics`); past
+    MAX_DIAGNOSTICS the rest are dropped, with one warning: fixing the first ones is still a fix,
+    and running the action again fixes the next ones."""
     lines = SourceLines(doc.source)
     theirs = [d for d in diagnostics if d.source != "ace"]
     if len(theirs) > MAX_DIAGNOSTICS:
@@ -124,12 +126,8 @@ def to_issues(
         )
         theirs = theirs[:MAX_DIAGNOSTICS]
     return [
-        CodeIssue(
-            range=range_from_client(lines, d.range, encoding),
-            message=d.message,
-            code=None if d.code is None else str(d.code),
-            source=d.source,
-            severity=None if d.severity is None else int(d.severity),
+        to_issue(
+            converter.unstructure(d), range_from_client(lines, d.range, encoding), doc.is_same_file
         )
         for d in theirs
     ]

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ace_lsp.orchestrator.caps import MAX_MESSAGE_CHARS, clip
+from ace_lsp.orchestrator.caps import (
+    MAX_MESSAGE_CHARS,
+    MAX_RELATED_CHARS,
+    MAX_RELATED_LINES,
+    clip,
+)
 from ace_lsp.orchestrator.code.secrets import mask
 from ace_lsp.orchestrator.code.source import Source
-from ace_lsp.orchestrator.types import CodeIssue, LineRange, Message
+from ace_lsp.orchestrator.types import CodeIssue, LineRange, Message, Related
 
 SYSTEM_FIX = (
     "You are ACE, a careful code-fixing assistant. You receive part of a source file with "
@@ -43,19 +48,40 @@ def _window(source: Source, allowed: Sequence[LineRange]) -> tuple[int, int, str
     return first, last, ", ".join(f"{r.start + 1}-{r.end + 1}" for r in allowed)
 
 
-def _describe(issue: CodeIssue) -> str:
+def _describe(issue: CodeIssue, source: Source) -> str:
+    """One diagnostic for the prompt: where, what, the rule's page, related places (quoting their
+    lines when they are in this file) and the diagnostic's data. `source` is the masked text."""
     where = f"line {issue.range.start.line + 1}"
     if issue.range.end.line > issue.range.start.line:
         where += f"-{issue.range.end.line + 1}"
-    tags = " ".join(
-        t
-        for t in (
-            _SEVERITY.get(issue.severity or 0, ""),
-            f"[{issue.source}{' ' + issue.code if issue.code else ''}]" if issue.source else "",
-        )
-        if t
-    )
-    return f"- {where}: {tags + ' ' if tags else ''}{clip(issue.message, MAX_MESSAGE_CHARS)}"
+    rule = " ".join(t for t in (issue.source, issue.code) if t)
+    tags = " ".join(t for t in (_SEVERITY.get(issue.severity or 0, ""), rule and f"[{rule}]") if t)
+    out = [f"- {where}: {tags + ' ' if tags else ''}{clip(issue.message, MAX_MESSAGE_CHARS)}"]
+    if issue.href is not None:
+        out.append(f"  rule documentation: {issue.href}")
+    for related in issue.related:
+        out.extend(_related(related, source))
+    if issue.data is not None:
+        out.append(f"  data: {issue.data}")
+    return "\n".join(out)
+
+
+def _related(related: Related, source: Source) -> list[str]:
+    """A related place; its lines are quoted only from this file, and only those inside it."""
+    line = related.lines.start
+    if related.file is not None:
+        return [f"  related, {related.file} line {line + 1}: {related.message}"]
+    head = f"  related, line {line + 1}: {related.message}"
+    if line >= source.line_count:
+        return [head]
+    last = min(related.lines.end, line + MAX_RELATED_LINES - 1, source.line_count - 1)
+    return [
+        head,
+        *(
+            f"    {n + 1} | {clip(source.line_text(n), MAX_RELATED_CHARS)}"
+            for n in range(line, last + 1)
+        ),
+    ]
 
 
 def fix_messages(
@@ -77,7 +103,10 @@ def fix_messages(
         [
             f"File: {path}" + (f" ({language})" if language else ""),
             "Diagnostics to fix:",
-            *(mask(_describe(i)).text if mask_secrets else _describe(i) for i in issues),
+            *(
+                mask(_describe(i, source)).text if mask_secrets else _describe(i, source)
+                for i in issues
+            ),
             f"You may change lines {ranges} only.",
             f"Code (lines {first + 1}-{last + 1} of {source.line_count}):",
             "```",

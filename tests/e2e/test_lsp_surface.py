@@ -256,6 +256,60 @@ async def test_selection_offers_improve_and_review_when_a_model_can(
     assert review.command is not None and review.command.command == "ace.review"
 
 
+async def test_the_prompt_carries_what_the_diagnostic_knows_and_actions_are_marked(
+    start: Start, tmp_path: Path, mistral: tuple[FakeVendor, dict[str, str]]
+) -> None:
+    """Issue 14 §5: code, rule page, related places (lines quoted from this file only) and data
+    reach the model; every ACE action is tagged LLM-generated and none is preferred."""
+    vendor, env = mistral
+    vendor.inject(DEVSTRAL, Fault(text=GOOD))
+    client, _ = await start(env=env, init={"tier": "pro"})
+    uri = _open(client, tmp_path / "mod.py", SOURCE)
+    other = (tmp_path / "other.py").as_uri()
+    first_line = lsp.Range(lsp.Position(0, 0), lsp.Position(0, 9))
+    href = "https://docs.astral.sh/ruff/rules/none-comparison"
+    rich = lsp.Diagnostic(
+        range=E711.range,
+        message=E711.message,
+        code="E711",
+        source="Ruff",
+        code_description=lsp.CodeDescription(href),
+        related_information=[
+            lsp.DiagnosticRelatedInformation(lsp.Location(uri, first_line), "`os` imported here"),
+            lsp.DiagnosticRelatedInformation(lsp.Location(other, first_line), "compared there"),
+        ],
+        data={"noqa_row": 5, "fix": {"applicability": "unsafe"}},
+    )
+    unused = lsp.Diagnostic(first_line, "`os` imported but unused", code="F401", source="Ruff")
+    listed = await _actions(client, _params(uri, E711.range, [rich, unused]))
+    selection = lsp.Range(lsp.Position(3, 0), lsp.Position(6, 12))
+    listed += await _actions(client, _params(uri, selection, []))
+    assert sorted({str(a.kind) for a in listed}) == [
+        "quickfix",
+        "refactor.review.ace",
+        "refactor.rewrite",
+        "source.fixAll.ace",
+    ]
+    for action in listed:
+        assert list(action.tags or ()) == [lsp.CodeActionTag.LlmGenerated], action.title
+        assert action.is_preferred is not True, action.title
+
+    before = len(vendor.requests)
+    resolved = await client.code_action_resolve_async(listed[0])  # "Fix with ACE" on `rich`
+    assert apply_edits(SOURCE, _edits(resolved.edit)) == SOURCE.replace("x == None", "x is None")
+    assert len(vendor.requests) == before + 1
+    prompt = vendor.requests[-1].body["messages"][-1]["content"]
+    listing = prompt.split("Diagnostics to fix:\n", 1)[1].split("\nYou may change", 1)[0]
+    assert listing.splitlines() == [
+        "- line 5: [Ruff E711] Comparison to `None` should be `cond is None`",
+        f"  rule documentation: {href}",
+        "  related, line 1: `os` imported here",
+        "    1 | import os",  # the line, quoted from this file
+        "  related, other.py line 1: compared there",  # another file's: named, not quoted
+        '  data: {"noqa_row":5,"fix":{"applicability":"unsafe"}}',
+    ]
+
+
 async def test_bad_input_gets_errors_and_the_server_stays_up(start: Start, tmp_path: Path) -> None:
     client, _ = await start(profile=NEOVIM)
     big = _open(client, tmp_path / "big.py", "x = 1\n" * 600_000)  # 3.6 MB

@@ -149,6 +149,34 @@ def test_fix_actions_carry_the_model_and_cost_of_their_title() -> None:
         assert (job.model, job.cost_usd) == ("local", 0.0)
 
 
+SECOND = lsp.Diagnostic(lsp.Range(lsp.Position(0, 7), lsp.Position(0, 9)), "unused", code="F401")
+
+
+@pytest.mark.parametrize(
+    ("diagnostics", "rng", "kinds"),
+    [
+        pytest.param([E711], E711.range, ["quickfix"], id="fix"),
+        pytest.param([E711, SECOND], E711.range, ["quickfix", "quickfix", "source.fixAll.ace"], id="fix-all"),
+        pytest.param([], lsp.Range(lsp.Position(4, 0), lsp.Position(4, 0)), ["quickfix"], id="line"),
+        pytest.param([], lsp.Range(lsp.Position(3, 0), lsp.Position(6, 0)), ["quickfix"], id="selection"),
+    ],
+)  # fmt: skip
+def test_every_ace_action_is_tagged_llm_generated_and_never_preferred(
+    diagnostics: list[lsp.Diagnostic], rng: lsp.Range, kinds: list[str]
+) -> None:
+    server = create_server(default_orchestrator())
+    _initialized(server)
+    find(server, Documents).store.open(URI, "python", 1, TEXT)
+    params = lsp.CodeActionParams(
+        lsp.TextDocumentIdentifier(URI), rng, lsp.CodeActionContext(diagnostics=diagnostics)
+    )
+    actions = find(server, CodeActions).list_actions(params)
+    assert [a.kind for a in actions] == kinds
+    for action in actions:
+        assert action.tags == [lsp.CodeActionTag.LlmGenerated]
+        assert action.is_preferred is not True
+
+
 def test_before_the_router_is_ready_the_data_says_null() -> None:
     (action,) = _listing(create_server(), [E711])
     assert action.title == "Fix with ACE: Comparison to `None` should be `cond is None`"
