@@ -349,6 +349,8 @@ async def _review_fix(s: Session, uri: str, line: int, version: int) -> list[Any
         return None
     assert [a.title for a in fixes] == ["Apply ACE review fix: Compare to None with `is`."]
     assert fixes[0].kind == lsp.CodeActionKind.QuickFix
+    assert list(fixes[0].tags or ()) == [lsp.CodeActionTag.LlmGenerated]  # a model wrote it
+    assert fixes[0].is_preferred is not True
     edit = fixes[0].edit
     assert edit is not None
     if edit.document_changes is not None:
@@ -393,6 +395,48 @@ async def test_auto_hover_reviews_once_and_caches(start: Start, tmp_path: Path) 
     assert s.fake.vendor.requests[1].body["model"] == SONNET  # then the chain's fallbacks
 
 
+# A review as models often write it when they ignore the JSON asked for: a Markdown list.
+MARKDOWN_REVIEW = """\
+Here is what I found in `mean`:
+
+- **Line 5**: Compare to `None` with `is`; `==` might be overridden.
+- Line 7: Crashes with ZeroDivisionError when `values` is empty.
+- L11: `greet` is outside this function.
+
+Otherwise it looks fine.
+"""
+
+
+async def test_a_markdown_list_review_shows_its_findings(start: Start, tmp_path: Path) -> None:
+    s = await start(hoverReview="auto")
+    s.fake.vendor.inject(SONNET, Fault(text=MARKDOWN_REVIEW))
+    uri = _open(s, tmp_path / "stats.py")
+
+    hover = await _hover(s, uri, MEAN)
+    assert hover is not None and isinstance(hover.contents, lsp.MarkupContent)
+    text = hover.contents.value
+    assert text.startswith("### ACE review: function `mean`")
+    assert "- **warning** line 5: Compare to `None` with `is`; `==` might be overridden." in text
+    assert "- **error** line 7: Crashes with ZeroDivisionError when `values` is empty." in text
+    assert "greet" not in text  # line 11 is not in the reviewed function
+    assert "failed" not in text
+    assert len(s.fake.vendor.requests) == 1  # the first model's reply was taken
+    assert _seen(await _diagnostics(s, uri, 2)) == {
+        (
+            4,
+            4,
+            lsp.DiagnosticSeverity.Warning,
+            "Compare to `None` with `is`; `==` might be overridden.",
+        ),
+        (
+            6,
+            6,
+            lsp.DiagnosticSeverity.Error,
+            "Crashes with ZeroDivisionError when `values` is empty.",
+        ),
+    }
+
+
 async def test_cancelled_hover_stops_the_model_call(start: Start, tmp_path: Path) -> None:
     s = await start(hoverReview="auto")
     s.fake.vendor.inject(SONNET, Fault(text=REVIEW, delay_s=5))
@@ -427,7 +471,7 @@ async def test_cancelled_hover_stops_the_model_call(start: Start, tmp_path: Path
 
 async def test_review_failure_is_one_sentence(start: Start, tmp_path: Path) -> None:
     s = await start()
-    s.fake.vendor.inject(SONNET, *[Fault(text="Looks fine to me!")] * 3)
+    s.fake.vendor.inject(SONNET, *[Fault(text="I would rewrite this.")] * 3)
     uri = _open(s, tmp_path / "stats.py")
     with pytest.raises(JsonRpcException) as info:
         await _review(s, uri, MEAN)

@@ -33,7 +33,14 @@ from starlette.routing import Route
 from ace_lsp.orchestrator import caps
 from ace_lsp.orchestrator.ace import FixContext, ace_auto_fix
 from ace_lsp.orchestrator.call import CallOptions, Orchestrator
-from ace_lsp.orchestrator.code import diff_text, patches, prompts, review, text_edit
+from ace_lsp.orchestrator.code import (
+    diff_text,
+    patches,
+    prompts,
+    review,
+    review_text,
+    text_edit,
+)
 from ace_lsp.orchestrator.code.source import Source
 from ace_lsp.orchestrator.config import ProviderSettings
 from ace_lsp.orchestrator.errors import BadResponse, CheckTimeout, PatchError, ServerError
@@ -127,6 +134,10 @@ def _quietly(fn: Callable[[Any], object]) -> Callable[[Any], object]:
     return run
 
 
+def _text_findings(text: str) -> object:
+    return list(review_text.findings(text))
+
+
 def _header_path(line: str) -> str:
     return diff_text._header_path(line)
 
@@ -169,6 +180,34 @@ REGEXES = [
         _quietly(lambda s: review.parse_review(s, "x = 1\n", LineRange(0, 0), path="f.py")),
         "{" * MB,
         id="review-braces",
+    ),
+    # review_text: a review written as prose (the fallback when no JSON is readable); the rows
+    # of many lines read 33,000, as the diff scanner's do
+    pytest.param(_text_findings, "- Line 1: " + "x" * MB, id="text-review-one-long-item"),
+    pytest.param(_text_findings, "- Line 1: a\n" + "a\n" * (MB // 30), id="text-review-run-on"),
+    pytest.param(_text_findings, "- Line 1: x\n" * (MB // 30), id="text-review-many-items"),
+    pytest.param(_text_findings, "Line" + SPACES + "1: x", id="text-review-line-blanks"),
+    pytest.param(_text_findings, "L" + DIGITS + ": x", id="text-review-long-number"),
+    pytest.param(_text_findings, "Lines 1" + "-" * MB + "2: x", id="text-review-dashes"),
+    pytest.param(_text_findings, "**`_" * (MB // 4) + "Line 1: x", id="text-review-emphasis"),
+    pytest.param(_text_findings, "- Line 1: " + "`**" * (MB // 3), id="text-review-ticks-bold"),
+    pytest.param(_text_findings, "- Line 1: " + "(" * MB, id="text-review-open-labels"),
+    pytest.param(_text_findings, "- " * (MB // 2), id="text-review-markers"),
+    pytest.param(_text_findings, "1. " * (MB // 3), id="text-review-numbers"),
+    pytest.param(_text_findings, "```\n- Line 1: x\n" * (MB // 60), id="text-review-fences"),
+    pytest.param(review_text.says_nothing_to_report, "no " * (MB // 3), id="text-review-noes"),
+    pytest.param(
+        review_text.says_nothing_to_report, "LGTM\n" * (MB // 5), id="text-review-lgtm-lines"
+    ),
+    pytest.param(
+        _quietly(lambda s: review.parse_review(s, "x = 1\n", LineRange(0, 0), path="f.py")),
+        "- Line 1: bug\n" * (MB // 30),
+        id="review-text-list",
+    ),
+    pytest.param(
+        _quietly(lambda s: review.parse_review(s, "x = 1\n", LineRange(0, 0), path="f.py")),
+        "- Line 2: out of range\n" * (MB // 30),
+        id="review-text-all-outside",
     ),
     # providers: vendor error messages and headers
     pytest.param(
