@@ -33,6 +33,11 @@ ERROR_BODY_BYTES = 64 * 1024
 # reply cap carries about 2,000; 10,000 is far beyond any real fix and still checked in
 # milliseconds, where a million lines took 11 s and 1.2 GB.
 MAX_ADDED_LINES = 10_000
+# Search/replace blocks read from one reply (code/edit_formats.py): each is one search of the file
+# (2 MB at most), so this bounds the time a reply of many tiny blocks takes. A fix is one to a
+# few blocks, a refactor of a function a dozen; 50 is far beyond that and checked in well under
+# a second.
+MAX_EDIT_BLOCKS = 50
 
 # -- diagnostics (code/prompts.py, server/code_actions.py, server/fixing.py, ace fix) ----------
 
@@ -82,6 +87,10 @@ MAX_FINDING_CHARS = 500
 # and the user gets a refusal instead of a wait. (A thread cannot be stopped: it finishes in the
 # background, its result unused.)
 CHECK_TIMEOUT_S = 10.0
+# Seconds one ruff run may take when the patch gate re-checks a patched file (code/verify.py);
+# ruff checks a 2,000-line file in ~10 ms. Past this the patch is offered as unverified, and two
+# runs stay well inside CHECK_TIMEOUT_S.
+VERIFY_TIMEOUT_S = 4.0
 
 
 def reply_bytes(output_tokens: int) -> int:

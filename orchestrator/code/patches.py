@@ -2,18 +2,21 @@
 
 `validate` applies the reply's diff exactly to the original and checks the file, the allowed
 lines, that something changes and that the syntax got no worse; `unified_diff` writes diffs.
+A reply with no diff may hold search/replace blocks or the allowed lines rewritten in one code
+block (`edit_formats`): those become a diff against the original and pass the same checks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from tree_sitter import Tree
 
-from ace_lsp.orchestrator.code import diff_text, languages, secrets
+from ace_lsp.orchestrator.code import diff_text, edit_formats, languages, secrets
 from ace_lsp.orchestrator.code.diff_text import DiffFormatError, DiffTooLarge, Hunk, HunkLine
+from ace_lsp.orchestrator.code.edit_formats import Rewrite
 from ace_lsp.orchestrator.code.source import utf16_len
 from ace_lsp.orchestrator.code.syntax import Replacement, check_syntax
 from ace_lsp.orchestrator.errors import (
@@ -164,17 +167,33 @@ def _malformed(exc: DiffFormatError) -> MalformedDiff:
     return MalformedDiff(f"The diff is malformed: {exc}; send one unified diff with @@ hunks.")
 
 
-def _read(reply: str, target: str, original: str) -> tuple[Hunk, ...]:
+def _parse(reply: str) -> list[diff_text.FileDiff]:
     try:
-        files = diff_text.parse_reply(reply)
+        return diff_text.parse_reply(reply)
     except DiffTooLarge as exc:
         raise TooLarge(f"The diff is too large: {exc}; send a much smaller fix.") from exc
     except DiffFormatError as exc:
         raise _malformed(exc) from exc
+
+
+def _read(
+    reply: str, target: str, original: str, other_formats: Callable[[], Rewrite | None]
+) -> tuple[Hunk, ...]:
+    files = _parse(reply)
     if not files:
-        raise NoDiff(
-            f"The reply contains no unified diff; answer with a ```diff block for {target}."
-        )
+        # search/replace blocks or a rewritten span: diffed against the original, then checked
+        # exactly as a diff the model wrote would be
+        rewrite = other_formats()
+        if rewrite is None:
+            raise NoDiff(
+                f"The reply contains no unified diff; answer with a ```diff block for {target}."
+            )
+        if rewrite.new_text == original:
+            raise NoChange(
+                f"The {rewrite.format} leave the file unchanged; change the lines that cause "
+                "the problem."
+            )
+        files = _parse(unified_diff(original, rewrite.new_text, target))
     names = list(dict.fromkeys(file.name or target for file in files))
     if len(names) > 1:
         listed = ", ".join(names)
@@ -476,7 +495,14 @@ def validate(
     """
     ranges = (allowed,) if isinstance(allowed, LineRange) else tuple(allowed)
     target = diff_text.base_name(path)
-    hunks = _read(reply, target, original)
+    hunks = _read(
+        reply,
+        target,
+        original,
+        lambda: edit_formats.read(
+            reply, original, ranges, target=target, language=language, path=path
+        ),
+    )
     doc = _Doc(original)
     changes, touched = _changes(doc, _place(doc, hunks, ranges), ranges)
     spans = _spans(doc, changes)

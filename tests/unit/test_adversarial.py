@@ -35,6 +35,7 @@ from ace_lsp.orchestrator.ace import FixContext, ace_auto_fix
 from ace_lsp.orchestrator.call import CallOptions, Orchestrator
 from ace_lsp.orchestrator.code import (
     diff_text,
+    edit_formats,
     patches,
     prompts,
     review,
@@ -138,6 +139,14 @@ def _text_findings(text: str) -> object:
     return list(review_text.findings(text))
 
 
+def _other_format(reply: str) -> object:
+    """A search/replace or span reply read against a file of many alike lines (worst for search)."""
+    try:
+        return edit_formats.read(reply, "x = 1\n" * 30_000, [LineRange(0, 29_999)], target="f.py")
+    except PatchError as exc:
+        return exc
+
+
 def _header_path(line: str) -> str:
     return diff_text._header_path(line)
 
@@ -172,6 +181,26 @@ REGEXES = [
     ),
     pytest.param(_quietly(diff_text.parse_reply), "```\n" * (MB // 20), id="reply-many-fences"),
     pytest.param(diff_text.base_name, "a/" * (MB // 2), id="base-name-slashes"),
+    # edit_formats: search/replace blocks and a rewritten span, read when a reply has no diff
+    pytest.param(_other_format, "<" * MB, id="edit-marker-all-angles"),
+    pytest.param(_other_format, "<<<<<<< SEARCH" + SPACES + "x", id="edit-marker-blanks"),
+    pytest.param(_other_format, "<<<<<<< SEARCH\n" * (MB // 15), id="edit-many-openings"),
+    pytest.param(
+        _other_format,
+        "<<<<<<< SEARCH\n" + "x = 1\n" * (MB // 6) + "=======\ny\n>>>>>>> REPLACE\n",
+        id="edit-huge-search",
+    ),
+    pytest.param(_other_format, ("x = 1\n" + "=" * 7 + "\n") * (MB // 14), id="edit-dividers"),
+    pytest.param(
+        _other_format,
+        "<<<<<<< SEARCH\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n" * (MB // 40),
+        id="edit-many-blocks",
+    ),
+    pytest.param(_other_format, "f.py" + SPACES + "\n<<<<<<< SEARCH\n", id="edit-name-blanks"),
+    pytest.param(_other_format, "```" + SPACES + "\nx\n```\n", id="edit-fence-blanks"),
+    pytest.param(_other_format, "```python\n" + "x = 2\n" * (MB // 6), id="edit-span-unclosed"),
+    pytest.param(_other_format, "```\n" * (MB // 4), id="edit-many-fences"),
+    pytest.param(_other_format, "```\n" + "@@\n" * (MB // 3) + "```\n", id="edit-span-at-lines"),
     # review: the JSON findings in a reply
     pytest.param(review._FENCE.search, "```json\n" + "a" * MB, id="review-fence-unclosed"),
     pytest.param(review._FENCE.search, "```" + "\t" * MB, id="review-fence-blanks"),

@@ -302,7 +302,13 @@ def hunk5(header: str = "@@ -4,3 +4,3 @@") -> str:
 
 REFUSALS = [
     pytest.param("The code looks correct to me.", WHOLE, NoDiff, "no unified diff", id="prose"),
-    pytest.param(f"```python\n{FIX5}```\n", WHOLE, NoDiff, "no unified diff", id="whole-file"),
+    pytest.param(
+        f"```python\n{FIX5}```\n```python\n{FIX16}```\n",
+        WHOLE,
+        NoDiff,
+        "2 code blocks and no diff",
+        id="two-code-blocks",
+    ),
     pytest.param(
         fenced(f"{hunk5()}...\n{HUNK16}"), WHOLE, MalformedDiff, "continues a hunk", id="elision"
     ),
