@@ -2,8 +2,9 @@
 given one `FixContext` (the file, who asks, the call options); docs/architecture.md draws the
 flow of one fix.
 
-A fix request becomes an AUTO_FIX call whose every reply must pass the patch gate; the risk level
-decides which lines a fix may touch. A review is a CODE_REVIEW call whose reply must hold findings.
+A fix request becomes an AUTO_FIX call whose every reply must pass the patch gate and then
+verification (code/verify.py: a checker re-run on the patched copy); the risk level decides which
+lines a fix may touch. A review is a CODE_REVIEW call whose reply must hold findings.
 Prompts are built (secrets masked) and replies checked off the event loop, within a time limit.
 """
 
@@ -16,11 +17,11 @@ from dataclasses import dataclass
 from tree_sitter import Tree
 
 from ace_lsp.orchestrator.call import CallOptions, Orchestrator, off_loop
-from ace_lsp.orchestrator.code import patches, spans
+from ace_lsp.orchestrator.code import patches, spans, verify
 from ace_lsp.orchestrator.code.prompts import fix_messages, improve_messages, review_messages
 from ace_lsp.orchestrator.code.review import Finding, parse_review
 from ace_lsp.orchestrator.code.source import Source
-from ace_lsp.orchestrator.errors import InputError
+from ace_lsp.orchestrator.errors import InputError, VerificationFailed
 from ace_lsp.orchestrator.types import (
     Attempt,
     CodeIssue,
@@ -40,13 +41,15 @@ CONSERVATIVE_MARGIN = 2
 
 @dataclass(frozen=True)
 class AutoFix:
-    """The accepted patch of `path`, with the model, cost and attempts behind it."""
+    """The accepted patch of `path`, with the model, cost and attempts behind it; `verdict` is
+    its re-check (None for an improvement, which has no diagnostic to verify)."""
 
     path: str
     patch: patches.Patch
     model: str
     cost_usd: float
     attempts: tuple[Attempt, ...]
+    verdict: verify.Verdict | None = None
 
 
 def merge(ranges: Sequence[LineRange]) -> tuple[LineRange, ...]:
@@ -126,11 +129,13 @@ async def _patch_call(
     allowed: tuple[LineRange, ...],
     ctx: FixContext,
     tree: Tree | None,
+    targets: Sequence[CodeIssue] | None = None,
 ) -> AutoFix:
-    """Call for a diff; a reply counts only once the patch gate accepts it within `allowed`."""
+    """Call for a diff; a reply counts only once the patch gate accepts it within `allowed` and,
+    given `targets`, verification does not fail it (VerificationFailed: the next model)."""
 
-    def check(reply: ProviderReply) -> patches.Patch:
-        return patches.validate(
+    def check(reply: ProviderReply) -> tuple[patches.Patch, verify.Verdict | None]:
+        patch = patches.validate(
             ctx.code,
             reply.text,
             allowed,
@@ -139,14 +144,22 @@ async def _patch_call(
             display_path=ctx.display_path,
             original_tree=tree,
         )
+        if targets is None:
+            return patch, None
+        verdict = verify.verify(ctx.code, patch, ctx.file_path, ctx.language, targets)
+        if verdict.status is verify.Status.FAILED:
+            raise VerificationFailed(f"The patch {verdict.message}.")
+        return patch, verdict
 
     called = await orchestrator.call(request, check, ctx.options)
+    patch, verdict = called.value
     return AutoFix(
         path=ctx.file_path,
-        patch=called.value,
+        patch=patch,
         model=called.result.model,
         cost_usd=called.result.cost_usd,
         attempts=tuple(called.result.attempts),
+        verdict=verdict,
     )
 
 
@@ -186,7 +199,7 @@ async def ace_auto_fix(
         user=ctx.user,
         fix=FixJob(ctx.file_path, ctx.language, ctx.code, tuple(issues), allowed),
     )
-    return await _patch_call(orchestrator, request, allowed, ctx, tree)
+    return await _patch_call(orchestrator, request, allowed, ctx, tree, issues)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ AceError                        kind             verdict    what the caller does
 │   ├── NoChange                                            no_change
 │   ├── TooLarge                                            too_large
 │   ├── WritesMasked                                        writes_masked_secret
-│   └── SyntaxBroken                                        syntax_error
+│   ├── SyntaxBroken                                        syntax_error
+│   └── VerificationFailed                                  verification_failed
 ├── InvalidReview               invalid_review   answered   a review reply held no readable findings
 ├── CheckTimeout                check_timeout    neutral    masking or checking ran past its limit
 ├── OverBudget                  over_budget      neutral    an estimate breaks a cap: skip the model
@@ -237,6 +238,13 @@ class SyntaxBroken(PatchError):
     """The patched file parses with ERROR or MISSING nodes the original did not have."""
 
     refusal = "syntax_error"
+
+
+class VerificationFailed(PatchError):
+    """Re-checked by a checker (ruff for Python, code/verify.py), the patched file still has the
+    target diagnostic or a new error; the reason is the checker's verdict."""
+
+    refusal = "verification_failed"
 
 
 class InvalidReview(AceError):

@@ -1,6 +1,7 @@
 """Running ruff: its executable, its rule list, and its diagnostics as CodeIssues.
 
-Used by the `local` provider (fixes) and by `ace fix` (diagnostics for a Python file).
+Used by the `local` provider (fixes), by `ace fix` (diagnostics for a Python file) and by the
+patch gate's verification (code/verify.py).
 """
 
 from __future__ import annotations
@@ -43,20 +44,55 @@ def known_rules() -> frozenset[str]:
     return frozenset(rule["code"] for rule in json.loads(out))
 
 
-async def check(text: str, path: str, select: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """`ruff check` on `text` as if it were the file at `path` (so the project's config applies)."""
+def _command(path: str, select: Sequence[str] | None) -> tuple[list[str], str | None]:
+    """The `ruff check` command line for stdin named `path`, and the folder to run it in."""
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
     cmd = [ruff_bin(), "check", "--no-cache", "--output-format", "json", "--exit-zero"]
     if select:
         cmd += ["--select", ",".join(select)]
     cmd += ["--stdin-filename", path, "-"]
+    return cmd, folder if os.path.isdir(folder) else None
+
+
+def _parse(returncode: int | None, out: bytes, err: bytes) -> list[dict[str, Any]]:
+    """ruff's JSON diagnostics, or BadResponse saying why there are none."""
+    if returncode != 0:
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        detail = " ".join(line.strip() for line in lines[:2]) or f"exit {returncode}"
+        raise BadResponse(f"ruff failed on the file ({detail}).")
+    try:
+        result = json.loads(out)
+    except json.JSONDecodeError as exc:
+        raise BadResponse("ruff printed output that is not JSON; check the ruff version.") from exc
+    if not isinstance(result, list):
+        raise BadResponse("ruff printed unexpected JSON; check the ruff version.")
+    return result
+
+
+def check_blocking(text: str, path: str, timeout: float) -> list[dict[str, Any]]:
+    """`check()` for a worker thread (the patch gate's): Timeout past `timeout` seconds."""
+    cmd, cwd = _command(path, None)
+    try:
+        done = subprocess.run(
+            cmd, input=text.encode("utf-8"), capture_output=True, cwd=cwd, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        raise Timeout(f"ruff took longer than {timeout:g} s to check the file.") from None
+    except OSError as exc:
+        raise BadResponse(f"ruff could not be started ({exc.strerror}).") from None
+    return _parse(done.returncode, done.stdout, done.stderr)
+
+
+async def check(text: str, path: str, select: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """`ruff check` on `text` as if it were the file at `path` (so the project's config applies)."""
+    cmd, folder = _command(path, select)
     proc = await asyncio.create_subprocess_exec(
         *cmd,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        cwd=folder if os.path.isdir(folder) else None,
+        cwd=folder,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(text.encode("utf-8")), RUFF_TIMEOUT_S)
@@ -68,17 +104,7 @@ async def check(text: str, path: str, select: Sequence[str] | None = None) -> li
         proc.kill()
         await proc.wait()
         raise
-    if proc.returncode != 0:
-        lines = err.decode("utf-8", "replace").strip().splitlines()
-        detail = " ".join(line.strip() for line in lines[:2]) or f"exit {proc.returncode}"
-        raise BadResponse(f"ruff failed on the file ({detail}).")
-    try:
-        result = json.loads(out)
-    except json.JSONDecodeError as exc:
-        raise BadResponse("ruff printed output that is not JSON; check the ruff version.") from exc
-    if not isinstance(result, list):
-        raise BadResponse("ruff printed unexpected JSON; check the ruff version.")
-    return result
+    return _parse(proc.returncode, out, err)
 
 
 def _position(source: Source, loc: dict[str, Any]) -> Position:

@@ -13,13 +13,16 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from ace_lsp.orchestrator.caps import MAX_DIAGNOSTICS
 from ace_lsp.orchestrator.code.diagnostics import to_issue
 from ace_lsp.orchestrator.errors import InputError, NoFix, OverBudget
 from ace_lsp.orchestrator.types import Attempt, CodeIssue, Position, RiskLevel, TextRange, Tier
+
+if TYPE_CHECKING:
+    from ace_lsp.orchestrator.ace import AutoFix
 
 EXIT_FIXED = 0
 
@@ -123,6 +126,22 @@ def _attempts_json(attempts: Sequence[Attempt]) -> list[dict[str, Any]]:
     return [{k: asdict(a)[k] for k in keys} for a in attempts]
 
 
+def _verdict_json(result: AutoFix) -> dict[str, Any] | None:
+    """The patch's re-check for `--json`: status, checker, message and what it found."""
+    v = result.verdict
+    if v is None:
+        return None
+    return {
+        "status": v.status.value,
+        "checker": v.checker,
+        "message": v.message,
+        "gone": list(v.gone),
+        "remaining": list(v.remaining),
+        "unjudged": list(v.unjudged),
+        "new": [{"code": f.code, "line": f.line, "message": f.message} for f in v.new],
+    }
+
+
 def _print_diff(diff: str) -> None:
     if sys.stdout.isatty():
         from rich.console import Console
@@ -197,7 +216,14 @@ async def run(args: argparse.Namespace) -> int:
             for e in result.patch.edits
         ]
         out = {
-            "patches": [{"path": str(args.path), "diff": result.patch.diff, "edits": edits}],
+            "patches": [
+                {
+                    "path": str(args.path),
+                    "diff": result.patch.diff,
+                    "edits": edits,
+                    "verification": _verdict_json(result),
+                }
+            ],
             "model": result.model,
             "cost_usd": result.cost_usd,
             "attempts": _attempts_json(result.attempts),
@@ -205,6 +231,8 @@ async def run(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
         _print_diff(result.patch.diff)
+    if result.verdict is not None:
+        print(f"ace: {result.verdict.message}.", file=sys.stderr)
     n = len(issues)
     done = "Wrote" if args.apply else "Made"
     print(

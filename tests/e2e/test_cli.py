@@ -42,6 +42,7 @@ def test_prints_a_diff_and_leaves_the_file(broken: Path, tmp_path: Path) -> None
     assert proc.stdout.startswith("--- a/mod.py\n+++ b/mod.py\n@@ -1,7 +1,6 @@\n-import os\n")
     assert "-    if x == None:\n+    if x is None:\n" in proc.stdout
     assert "run with --apply" in proc.stderr
+    assert "ace: verified by ruff: F401, E711 gone, 0 new.\n" in proc.stderr
     assert broken.read_text() == BROKEN
 
 
@@ -69,6 +70,15 @@ def test_json_output(broken: Path, tmp_path: Path) -> None:
             "newText": "is",
         }
     ]
+    assert patch["verification"] == {
+        "status": "verified",
+        "checker": "ruff",
+        "message": "verified by ruff: E711 gone, 0 new",
+        "gone": ["E711"],
+        "remaining": [],
+        "unjudged": [],
+        "new": [],
+    }
     (attempt,) = out["attempts"]
     assert attempt["model"] == "local" and attempt["outcome"] == "ok"
     assert set(attempt) == {"model", "provider", "outcome", "latency_ms", "cost_usd", "reason"}
@@ -83,6 +93,7 @@ def test_diagnostics_file_from_any_linter(broken: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "-import os\n" in proc.stdout and "x == None" not in proc.stdout.replace("-    if", "")
+    assert "ace: verified by ruff: F401 gone, 0 new.\n" in proc.stderr
 
 
 def test_too_many_diagnostics_are_trimmed_with_a_warning(broken: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import pytest
 from ace_lsp.orchestrator.ace import FixContext, ace_auto_fix, allowed_ranges, merge
 from ace_lsp.orchestrator.call import CallOptions, Orchestrator, default_orchestrator
 from ace_lsp.orchestrator.code.source import Source
+from ace_lsp.orchestrator.code.verify import Status
 from ace_lsp.orchestrator.errors import InputError, NoFix, ServerError
 from ace_lsp.orchestrator.registry import Registry
 from ace_lsp.orchestrator.types import (
@@ -134,6 +135,21 @@ async def test_falls_back_on_error_and_on_a_bad_patch() -> None:
     assert fix.attempts[1].cost_usd == pytest.approx(0.001 + 0.0003)  # a refused reply costs
     assert fix.cost_usd == pytest.approx(2 * 0.0013)
     assert fix.patch.new_text == CODE.replace("values == None", "values is None")
+
+
+STILL_BROKEN = GOOD.replace("+        if values is None:", "+        if values == None:  # checked")
+
+
+async def test_a_patch_ruff_still_flags_is_refused_and_the_chain_moves_on() -> None:
+    providers = {"a": Scripted("a", [STILL_BROKEN]), "b": Scripted("b", [GOOD])}
+    orch = Orchestrator(Registry([model("a"), model("b")]), providers)
+    fix = await ace_auto_fix(orch, FixContext("stats.py", CODE, options=AB), [at(5)])
+    assert [(a.model, a.outcome) for a in fix.attempts] == [("a", "invalid_patch"), ("b", "ok")]
+    assert fix.attempts[0].reason == (
+        "The patch failed by ruff: E711 remaining, 0 new: E711 still reported on line 6."
+    )
+    assert fix.verdict is not None and fix.verdict.status is Status.VERIFIED
+    assert fix.verdict.message == "verified by ruff: E711 gone, 0 new"
 
 
 async def test_no_fix_lists_every_attempt() -> None:
