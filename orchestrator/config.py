@@ -156,7 +156,7 @@ _DENIED_PREFIXES = (
     "NPM_", "PYPI_", "TWINE_", "DOCKER_", "SLACK_", "STRIPE_", "TWILIO_", "SENDGRID_", "HEROKU_",
     "VAULT_", "CODECOV_", "SENTRY_", "CLOUDFLARE_", "DIGITALOCEAN_", "NETLIFY_", "VERCEL_",
     "CIRCLE_", "TRAVIS_", "BUILDKITE_", "DATADOG_", "DD_", "NEW_RELIC_", "SNYK_", "SONAR_",
-    "TF_", "TERRAFORM_", "KUBE", "SSH_", "ACE_",
+    "TF_", "TERRAFORM_", "KUBE", "SSH_",
 )  # fmt: skip
 _KEY_SUFFIXES = ("_API_KEY", "_TOKEN")
 

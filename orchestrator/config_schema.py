@@ -27,6 +27,9 @@ Kind = Literal["openai", "anthropic", "mistral", "gemini", "local"]
 KINDS: tuple[str, ...] = get_args(Kind)
 
 
+_SHOWN_KEY = 80  # characters of an unknown key a warning repeats
+
+
 class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -225,7 +228,7 @@ def check(data: Mapping[str, Any], text: str, path: Path) -> CheckedFile:
                 ) from None
             for err in unknown:
                 loc = tuple(err["loc"])
-                name = str(loc[-1])
+                name = str(loc[-1])[:_SHOWN_KEY]
                 known = _fields(ConfigFile, loc)
                 close = difflib.get_close_matches(name, known, n=1)
                 hint = f"; did you mean `{close[0]}`?" if close else f"; known: {', '.join(known)}."
@@ -235,6 +238,8 @@ def check(data: Mapping[str, Any], text: str, path: Path) -> CheckedFile:
                         "keys belong in the environment, never in files."
                     ) from None
                 dotted = ".".join(str(p) for p in loc)
+                if len(dotted) > _SHOWN_KEY:  # a repository's file may hold a 1 MB key name
+                    dotted = dotted[:_SHOWN_KEY] + "…"
                 line = locate(text, tuple(map(str, loc)))
                 warnings.append(
                     (

@@ -162,6 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ace: interrupted; the file was not changed.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ace config check --json | head`: the reader left, nothing lost
+        # point stdout at /dev/null so Python's flush at exit does not fail a second time
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

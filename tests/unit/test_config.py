@@ -356,3 +356,18 @@ def test_invalid_files_are_one_sentence_errors(tmp_path: Path, text: str, messag
     assert message in info.value.reason
     assert "sk-x" not in info.value.reason
     assert info.value.reason.count("\n") == 0
+
+
+def test_a_huge_unknown_key_is_reported_short(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(f"[budget.pro]\n{'k' * 100_000} = 1\n")
+    (notice,) = load_config(env=env(tmp_path)).notices
+    assert len(notice) < 400 and "…" in notice
+
+
+def test_key_env_may_use_any_llm_style_name(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[providers.mine]\nkind = "openai"\nbase_url = "http://127.0.0.1:1/v1"\n'
+        'key_env = "ACE_LLM_API_KEY"\n'
+    )
+    config = load_config(env=env(tmp_path, ACE_LLM_API_KEY="k"))
+    assert config.providers["mine"].api_key == "k"
